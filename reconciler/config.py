@@ -1,0 +1,132 @@
+"""Load, check and normalise a postform config file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import names
+from reconciler.errors import ConfigError, Reason
+from reconciler.rules import limits_of, rule_reasons, senders_of, suppression_entries
+from reconciler.schema import schema_reasons
+from reconciler.yamlload import Document, load_document
+
+DEFAULT_CONFIG = "postform.yaml"
+DEFAULT_STATE = ".postform/state.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A valid config, normalised: domains lower-cased, defaults filled in."""
+
+    file: Path
+    state_backend: str
+    state_path: Path
+    relay: dict[str, Any] | None
+    limits: dict[str, int]
+    domains: dict[str, dict[str, Any]]
+    senders: dict[str, dict[str, Any]]
+    users: dict[str, dict[str, Any]]
+    suppressions: dict[str, dict[str, Any]]
+    warnings: list[Reason] = field(default_factory=list)
+
+
+def load_config(path: Path) -> Config:
+    """Load `path`, raising ConfigError with every error found at once."""
+    doc = load_document(path)
+    reasons = schema_reasons(doc) + rule_reasons(doc)
+    errors = [r for r in reasons if r.severity == "error"]
+    if errors:
+        raise ConfigError(sorted(errors, key=lambda r: (r.line, r.column)))
+    warnings = [r for r in reasons if r.severity != "error"]
+    return _normalise(path, doc, warnings)
+
+
+def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
+    data: dict[str, Any] = doc.data
+    state = data.get("state") or {}
+    state_path = Path(state.get("path", DEFAULT_STATE))
+    if not state_path.is_absolute():
+        state_path = path.resolve().parent / state_path
+    return Config(
+        file=path,
+        state_backend=state.get("backend", "local"),
+        state_path=state_path,
+        relay=_relay(data.get("relay")),
+        limits=limits_of(data),
+        domains=_domains(data.get("domains") or {}),
+        senders=_senders(doc),
+        users=_users(data.get("users") or {}),
+        suppressions=_suppressions(data),
+        warnings=warnings,
+    )
+
+
+def _relay(relay: dict[str, Any] | None) -> dict[str, Any] | None:
+    if relay is None:
+        return None
+    out: dict[str, Any] = {k: relay[k].lower() for k in ("hostname", "spf_domain") if k in relay}
+    out["ipv4"] = list(relay.get("ipv4", []))
+    out["ipv6"] = list(relay.get("ipv6", []))
+    return out
+
+
+def _domains(domains: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, body in domains.items():
+        body = body or {}
+        out[name.lower()] = {
+            "spf": body.get("spf", True),
+            "dmarc": body.get("dmarc"),
+            "description": body.get("description"),
+            "dkim": [
+                {
+                    "selector": d["selector"].lower(),
+                    "algorithm": d.get("algorithm", "rsa-2048"),
+                    "description": d.get("description"),
+                }
+                for d in body.get("dkim", [])
+            ],
+        }
+    return out
+
+
+def _senders(doc: Document) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    items = doc.data.get("senders") or []
+    for i, _, _, parts in senders_of(doc):
+        assert parts is not None  # validated
+        item = items[i]
+        description = item.get("description") if isinstance(item, dict) else None
+        out[f"{parts[0]}@{parts[1]}"] = {"domain": parts[1], "description": description}
+    return out
+
+
+def _users(users: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, body in users.items():
+        body = body or {}
+        allowed = body.get("senders")
+        out[name] = {
+            "senders": None
+            if allowed is None
+            else sorted({names.normalize_address(a) or a for a in allowed}),
+            "credentials": list(body.get("credentials", [])),
+            "description": body.get("description"),
+        }
+    return out
+
+
+def _suppressions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    items = data.get("suppressions") or []
+    for i, address, _ in suppression_entries(data):
+        item = items[i]
+        reason = item.get("reason", "MANUAL") if isinstance(item, dict) else "MANUAL"
+        description = item.get("description") if isinstance(item, dict) else None
+        out[names.normalize_address(address) or address] = {
+            "reason": reason.upper(),
+            "description": description,
+        }
+    return out

@@ -1,0 +1,116 @@
+"""diff(desired, stored) -> Plan: pure, no I/O, deterministic order."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from reconciler.plan import Action, Change, Plan
+from reconciler.resources import COMPUTED, FORCES_REPLACEMENT, SENSITIVE, TYPE_RANK, Resource
+
+StoredResource = Mapping[str, Any]
+
+
+def diff(
+    desired: Mapping[str, Resource],
+    stored: Mapping[str, StoredResource],
+    *,
+    lineage: str | None = None,
+    serial: int = 0,
+    replace: Collection[str] = (),
+    warnings: tuple[str, ...] = (),
+) -> Plan:
+    """The changes that make `stored` match `desired`, in apply order.
+
+    Creates, updates and replacements come in dependency order (a domain
+    before its DKIM selectors); deletions follow in reverse dependency order.
+    `replace` names addresses to replace even when unchanged (key rotation).
+    """
+    forward: list[Change] = []
+    for addr, res in desired.items():
+        old = stored.get(addr)
+        if old is None:
+            forward.append(_create(res))
+        elif old["attributes"] != res.attributes or addr in replace:
+            forward.append(_modify(res, old, addr in replace))
+    backward = [_delete(addr, old) for addr, old in stored.items() if addr not in desired]
+    forward.sort(key=lambda c: (TYPE_RANK[c.type], c.address))
+    backward.sort(key=lambda c: (-TYPE_RANK[c.type], c.address))
+    return Plan(tuple(forward + backward), lineage, serial, warnings)
+
+
+def _visible(rtype: str, computed: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in (computed or {}).items()
+        if k not in SENSITIVE and k in COMPUTED.get(rtype, ())
+    }
+
+
+def _sensitive(rtype: str) -> tuple[str, ...]:
+    return tuple(k for k in COMPUTED.get(rtype, ()) if k in SENSITIVE)
+
+
+def _create(res: Resource) -> Change:
+    return Change(
+        res.address,
+        res.type,
+        res.name,
+        Action.CREATE,
+        None,
+        dict(res.attributes),
+        unknown_after=COMPUTED.get(res.type, ()),
+        sensitive=_sensitive(res.type),
+    )
+
+
+def _modify(res: Resource, old: StoredResource, requested: bool) -> Change:
+    before = dict(old["attributes"])
+    changed = {
+        k for k in before.keys() | res.attributes.keys() if before.get(k) != res.attributes.get(k)
+    }
+    forces = tuple(sorted(changed & FORCES_REPLACEMENT.get(res.type, frozenset())))
+    if forces or requested:
+        reason = (
+            ("forces replacement: " + ", ".join(forces))
+            if forces
+            else ("replacement requested with --replace")
+        )
+        return Change(
+            res.address,
+            res.type,
+            res.name,
+            Action.REPLACE,
+            before,
+            dict(res.attributes),
+            _visible(res.type, old.get("computed")),
+            COMPUTED.get(res.type, ()),
+            _sensitive(res.type),
+            forces,
+            reason,
+        )
+    return Change(
+        res.address,
+        res.type,
+        res.name,
+        Action.UPDATE,
+        before,
+        dict(res.attributes),
+        _visible(res.type, old.get("computed")),
+        sensitive=_sensitive(res.type),
+    )
+
+
+def _delete(addr: str, old: StoredResource) -> Change:
+    rtype = old["type"]
+    return Change(
+        addr,
+        rtype,
+        old.get("name"),
+        Action.DELETE,
+        dict(old["attributes"]),
+        None,
+        _visible(rtype, old.get("computed")),
+        sensitive=_sensitive(rtype),
+        reason="not in the configuration",
+    )

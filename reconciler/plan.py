@@ -1,0 +1,65 @@
+"""The plan: a closed set of actions, one frozen Change per resource that differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One resource's change. `before`/`after` are declared attributes only;
+    `computed_before` holds the non-secret computed values of the stored
+    resource; `unknown_after` names computed values made at apply."""
+
+    address: str
+    type: str
+    name: str | None
+    action: Action
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    computed_before: dict[str, Any] | None = None
+    unknown_after: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+    forces: tuple[str, ...] = ()
+    reason: str = ""
+
+    def changed_attributes(self) -> list[str]:
+        before, after = self.before or {}, self.after or {}
+        return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Changes sorted once, in apply order, plus what the plan was made against."""
+
+    changes: tuple[Change, ...]
+    lineage: str | None
+    serial: int
+    warnings: tuple[str, ...] = ()
+    runtime: dict[str, Any] = field(default_factory=dict)
+    destroy: bool = False
+
+    @property
+    def add(self) -> int:
+        return sum(c.action in (Action.CREATE, Action.REPLACE) for c in self.changes)
+
+    @property
+    def change(self) -> int:
+        return sum(c.action is Action.UPDATE for c in self.changes)
+
+    @property
+    def remove(self) -> int:
+        return sum(c.action in (Action.DELETE, Action.REPLACE) for c in self.changes)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes

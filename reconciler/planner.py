@@ -1,0 +1,52 @@
+"""Glue between a loaded config, the stored state and the pure diff."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from reconciler.config import Config
+from reconciler.diff import diff
+from reconciler.errors import PostformError, StalePlanError
+from reconciler.plan import Plan
+from reconciler.resources import desired_resources
+from reconciler.statefile import State
+
+
+def make_plan(
+    config: Config, state: State, *, replace: Collection[str] = (), destroy: bool = False
+) -> Plan:
+    desired = {} if destroy else desired_resources(config)
+    missing = sorted(a for a in replace if a not in desired or a not in state.resources)
+    if missing:
+        raise PostformError(
+            f"--replace {missing[0]}: no such resource in both the configuration "
+            "and the state (see `postform state list`)"
+        )
+    warnings = tuple(str(w) for w in config.warnings)
+    plan = diff(
+        desired,
+        state.resources,
+        lineage=state.lineage,
+        serial=state.serial,
+        replace=set(replace),
+        warnings=warnings,
+    )
+    if destroy:
+        return Plan(plan.changes, plan.lineage, plan.serial, plan.warnings, plan.runtime, True)
+    return plan
+
+
+def check_not_stale(plan: Plan, state: State, source: str) -> None:
+    if (plan.lineage, plan.serial) == (state.lineage, state.serial):
+        return
+    if plan.lineage != state.lineage:
+        why = (
+            f"it was made against state lineage {plan.lineage}, but the state now has "
+            f"lineage {state.lineage}"
+        )
+    else:
+        why = (
+            f"it was made against state serial {plan.serial}, but the state is now at "
+            f"serial {state.serial}"
+        )
+    raise StalePlanError(f"saved plan {source} is stale: {why}. Run `postform plan` again.")

@@ -1,0 +1,107 @@
+"""Plan -> Terraform-style text. Pure: no I/O."""
+
+from __future__ import annotations
+
+from reconciler.plan import Action, Change, Plan
+from reconciler.render.values import SENSITIVE_TEXT, UNKNOWN_TEXT, flatten, show
+
+_HEADLINE = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in place",
+    Action.REPLACE: "must be replaced",
+    Action.DELETE: "will be destroyed",
+}
+_SYMBOL = {Action.CREATE: "  +", Action.UPDATE: "  ~", Action.REPLACE: "-/+", Action.DELETE: "  -"}
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.empty:
+        return "No changes. The state matches the configuration."
+    return f"Plan: {plan.add} to add, {plan.change} to change, {plan.remove} to destroy."
+
+
+def render_text(plan: Plan) -> str:
+    lines: list[str] = []
+    for warning in plan.warnings:
+        lines.append(f"Warning: {warning}")
+    if lines:
+        lines.append("")
+    for note in plan.runtime.get("notes", []):
+        lines.append(note)
+    if plan.changes:
+        lines.append("postform will perform the following actions:")
+        lines.append("")
+        for change in plan.changes:
+            lines.extend(change_block(change))
+            lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def change_block(change: Change) -> list[str]:
+    head = f"  # {change.address} {_HEADLINE[change.action]}"
+    if change.reason and change.action is not Action.DELETE:
+        head += f" ({change.reason})"
+    label = change.type if change.name is None else f'{change.type} "{change.name}"'
+    body = _rows(change)
+    width = max((len(k) for _, k, _ in body), default=0)
+    lines = [head, f"{_SYMBOL[change.action]} {label} {{"]
+    for mark, key, value in body:
+        lines.append(f"      {mark} {key.ljust(width)} = {value}")
+    hidden = _hidden_count(change)
+    if hidden:
+        lines.append(f"        # ({hidden} unchanged attribute{'s' if hidden > 1 else ''} hidden)")
+    lines.append("    }")
+    return lines
+
+
+def _rows(change: Change) -> list[tuple[str, str, str]]:
+    before, after = flatten(change.before), flatten(change.after)
+    computed = change.computed_before or {}
+    rows: list[tuple[str, str, str]] = []
+    if change.action is Action.CREATE:
+        rows = [("+", k, show(v)) for k, v in sorted(after.items())]
+        rows += [
+            ("+", k, SENSITIVE_TEXT if k in change.sensitive else UNKNOWN_TEXT)
+            for k in change.unknown_after
+        ]
+    elif change.action is Action.DELETE:
+        rows = [("-", k, f"{show(v)} -> null") for k, v in sorted(before.items())]
+        rows += [("-", k, f"{show(v)} -> null") for k, v in sorted(computed.items())]
+        rows += [("-", k, SENSITIVE_TEXT) for k in change.sensitive]
+    else:
+        rows = [_changed_row(k, before, after, change.forces) for k in _changed(before, after)]
+        if change.action is Action.REPLACE:
+            rows += [
+                (
+                    "~",
+                    k,
+                    SENSITIVE_TEXT
+                    if k in change.sensitive
+                    else f"{show(computed.get(k))} -> {UNKNOWN_TEXT}",
+                )
+                for k in change.unknown_after
+            ]
+    return rows
+
+
+def _changed(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def _changed_row(
+    key: str, before: dict[str, object], after: dict[str, object], forces: tuple[str, ...]
+) -> tuple[str, str, str]:
+    note = " # forces replacement" if key.split(".")[0] in forces else ""
+    if key not in before:
+        return "+", key, show(after[key]) + note
+    if key not in after:
+        return "-", key, f"{show(before[key])} -> null{note}"
+    return "~", key, f"{show(before[key])} -> {show(after[key])}{note}"
+
+
+def _hidden_count(change: Change) -> int:
+    if change.action not in (Action.UPDATE, Action.REPLACE):
+        return 0
+    before, after = flatten(change.before), flatten(change.after)
+    return sum(1 for k in before.keys() & after.keys() if before[k] == after[k])

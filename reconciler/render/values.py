@@ -1,0 +1,25 @@
+"""How attribute values look in a rendered plan (shared by text and Markdown)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SENSITIVE_TEXT = "(sensitive value)"
+UNKNOWN_TEXT = "(known after apply)"
+
+
+def flatten(attrs: dict[str, Any] | None) -> dict[str, Any]:
+    """One level of nesting shown as dotted keys: dmarc.policy, dmarc.rua."""
+    out: dict[str, Any] = {}
+    for key, value in (attrs or {}).items():
+        if isinstance(value, dict):
+            for sub, inner in value.items():
+                out[f"{key}.{sub}"] = inner
+        else:
+            out[key] = value
+    return out
+
+
+def show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

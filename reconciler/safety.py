@@ -1,0 +1,63 @@
+"""Refuse plans that destroy too much, with the numbers and the remedy."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import UnsafePlanError
+from reconciler.plan import Action, Plan
+
+DESTROY_THRESHOLD = 0.30
+MIN_EXISTING = 10
+
+
+def unsafe_reasons(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    existing = Counter(res["type"] for res in stored.values())
+    hit = Counter(c.type for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE))
+    reasons = []
+    for rtype in sorted(hit):
+        count, total = hit[rtype], existing[rtype]
+        if total >= MIN_EXISTING and count / total > DESTROY_THRESHOLD:
+            reasons.append(
+                f"destroys or replaces {count} of {total} {rtype} resources "
+                f"({100 * count / total:.0f} % > {DESTROY_THRESHOLD:.0%})"
+            )
+    reasons.extend(_signing_domains_lost(plan, stored))
+    return reasons
+
+
+def _signing_domains_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A destroyed domain whose DKIM keys still sign mail for senders the plan keeps."""
+    doomed = {c.name for c in plan.changes if c.type == "domain" and c.action is Action.DELETE}
+    if not doomed:
+        return []
+    signed = {r["attributes"]["domain"] for r in stored.values() if r["type"] == "dkim"}
+    gone = {c.address for c in plan.changes if c.action is Action.DELETE}
+    senders = Counter(
+        r["attributes"].get("domain")
+        for a, r in stored.items()
+        if r["type"] == "sender" and a not in gone
+    )
+    senders.update(
+        c.after.get("domain")
+        for c in plan.changes
+        if c.type == "sender" and c.action is Action.CREATE and c.after
+    )
+    return [
+        f"destroys domain {d} and its DKIM keys while {senders[d]} approved sender(s) at it "
+        "remain: their mail would go out unsigned"
+        for d in sorted(doomed & signed)
+        if senders[d]
+    ]
+
+
+def raise_if_unsafe(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> None:
+    reasons = unsafe_reasons(plan, stored)
+    if reasons:
+        raise UnsafePlanError(
+            "refusing to apply: the plan "
+            + "; it ".join(reasons)
+            + ". Rerun with --allow-destructive if this is intended."
+        )

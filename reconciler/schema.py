@@ -1,0 +1,114 @@
+"""JSON Schema validation of a loaded config, with every error located.
+
+The schema in ``schemas/postform.schema.json`` is the single source of truth.
+A compiled validator (fastjsonschema) answers the common "is it valid?" fast;
+only an invalid document pays for jsonschema's full walk, which collects every
+error with its path so each can be reported at FILE:LINE:COL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+import jsonschema
+
+from reconciler.errors import Reason
+from reconciler.yamlload import Document
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing",
+    "number": "a number",
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("reconciler.schemas").joinpath(name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _fast(name: str) -> Callable[[Any], Any]:
+    schema = dict(load_schema(name))
+    schema.pop("$schema", None)  # the keywords used are common to draft 7 and 2020-12
+    return fastjsonschema.compile(schema)
+
+
+@cache
+def _full(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def is_valid(name: str, data: Any) -> bool:
+    try:
+        _fast(name)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+def schema_reasons(doc: Document, name: str = "postform.schema.json") -> list[Reason]:
+    """Every schema violation in `doc`, located; empty when it is valid."""
+    if is_valid(name, doc.data):
+        return []
+    reasons: list[Reason] = []
+    errors = sorted(_full(name).iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    for err in errors:
+        reasons.extend(_translate(doc, err))
+    return reasons
+
+
+def _translate(doc: Document, err: jsonschema.ValidationError) -> list[Reason]:
+    path = tuple(err.absolute_path)
+    kind, value, inst = err.validator, err.validator_value, err.instance
+    if kind == "additionalProperties" and isinstance(inst, dict):
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = [k for k in inst if k not in allowed]
+        hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        return [doc.reason((*path, k), f"unknown key {k!r}{hint}", at_key=True) for k in extra]
+    return [doc.reason(path, _message(kind, value, inst, err.message))]
+
+
+def _message(kind: str, value: Any, inst: Any, default: str) -> str:
+    if kind == "type":
+        wanted = value if isinstance(value, list) else [value]
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted)
+        return f"expected {names}, got {_describe(inst)}"
+    if kind == "required":
+        return default.replace("is a required property", "is required")
+    if kind == "enum":
+        return f"{inst!r} is not one of: {', '.join(map(str, value))}"
+    if kind == "const":
+        return f"must be {value!r}, got {inst!r}"
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        return (
+            f"{inst!r} is too {'small' if kind == 'minimum' else 'large'}: must be {word} {value}"
+        )
+    if kind == "pattern":
+        return f"{inst!r} is not a valid name (letters, digits, '.', '_', '-'; at most 63)"
+    return default
+
+
+def _describe(inst: Any) -> str:
+    for py, label in (
+        (bool, "true/false"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+    ):
+        if isinstance(inst, py):
+            return f"{label} ({inst!r})" if py in (bool, int, float, str) else label
+    return "nothing" if inst is None else type(inst).__name__
