@@ -1,0 +1,80 @@
+"""Shared helpers: write configs, run the real CLI in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart" / "postform.yaml"
+
+BASE_CONFIG = """\
+version: 1
+state: {path: state/state.json}
+relay: {hostname: smtp.example.net, spf_domain: _spf.example.net, ipv4: [192.0.2.10]}
+domains:
+  example.com:
+    dkim: [{selector: s1, algorithm: ed25519}]
+    dmarc: {policy: none, rua: ["mailto:dmarc@example.com"]}
+senders:
+  - noreply@example.com
+  - billing@example.com
+users:
+  app:
+    senders: [billing@example.com]
+    credentials: [prod]
+suppressions:
+  - {address: blocked@example.org, reason: manual}
+"""
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A folder holding BASE_CONFIG as postform.yaml."""
+    (tmp_path / "postform.yaml").write_text(BASE_CONFIG)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run `postform ARGS` in-process from a folder; returns exit code and output."""
+
+    def run(folder: Path, *args: str, stdin: str = "") -> Result:
+        monkeypatch.chdir(folder)
+        import io
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def postform_binary() -> str:
+    found = Path(sys.executable).parent / "postform"
+    return str(found) if found.exists() else (shutil.which("postform") or "postform")
+
+
+def run_binary(folder: Path, *args: str, stdin: str = "", timeout: float = 120) -> Result:
+    """Run the installed `postform` console script, as a user would."""
+    proc = subprocess.run(
+        [postform_binary(), *args], cwd=folder, input=stdin, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "COLUMNS": "200"},
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
