@@ -99,7 +99,7 @@ def apply_plan(
             if done:
                 _save(state, resources, save)
             raise ApplyFailedError(
-                f"{change.address}: apply failed: {exc or type(exc).__name__}. The state records "
+                f"{change.address}: apply failed: {str(exc) or type(exc).__name__}. The state records "
                 f"the {done} change(s) applied before it; run plan to continue.",
                 issued,
             ) from exc
