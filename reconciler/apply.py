@@ -88,8 +88,7 @@ def apply_plan(
     """Apply `plan` to `state`; `save` persists and returns the written state."""
     resources = dict(state.resources)
     issued: list[IssuedCredential] = []
-    done = 0
-    for change in plan.changes:
+    for done, change in enumerate(plan.changes):
         start_msg, end_msg = _VERBS[change.action]
         progress(f"{change.address}: {start_msg}")
         started = time.monotonic()
@@ -98,12 +97,12 @@ def apply_plan(
         except (Exception, KeyboardInterrupt) as exc:
             if done:
                 _save(state, resources, save)
+            why = str(exc) or type(exc).__name__
             raise ApplyFailedError(
-                f"{change.address}: apply failed: {str(exc) or type(exc).__name__}. The state records "
-                f"the {done} change(s) applied before it; run plan to continue.",
+                f"{change.address}: apply failed: {why}. The state records the {done} "
+                "change(s) applied before it; run plan to continue.",
                 issued,
             ) from exc
-        done += 1
         progress(f"{change.address}: {end_msg} after {time.monotonic() - started:.0f}s")
     return _save(state, resources, save), issued
 

@@ -74,7 +74,12 @@ def postform_binary() -> str:
 def run_binary(folder: Path, *args: str, stdin: str = "", timeout: float = 120) -> Result:
     """Run the installed `postform` console script, as a user would."""
     proc = subprocess.run(
-        [postform_binary(), *args], cwd=folder, input=stdin, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, "COLUMNS": "200"},
+        [postform_binary(), *args],
+        cwd=folder,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

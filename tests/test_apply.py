@@ -36,8 +36,9 @@ def apply_config(tmp_path: Path, text: str = CONFIG):
     state = read_state(cfg.state_path)
     plan = make_plan(cfg, state)
     lines: list[str] = []
-    new_state, issued = apply_plan(plan, state, lambda s: write_state(cfg.state_path, s),
-                                   lines.append)
+    new_state, issued = apply_plan(
+        plan, state, lambda s: write_state(cfg.state_path, s), lines.append
+    )
     return cfg, new_state, issued, lines
 
 
@@ -51,8 +52,9 @@ def test_dkim_keys_are_real_key_pairs(tmp_path: Path) -> None:
     rs = state.resources['dkim["example.com/rsa"]']["computed"]
     key = serialization.load_pem_private_key(rs["private_key"].encode(), None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert base64.b64decode(rs["public_key"]) == spki
 
 
@@ -76,7 +78,9 @@ def test_policy_is_written_for_the_relay(tmp_path: Path) -> None:
     assert policy == state.policy
     assert policy["senders"] == ["a@example.com", "b@other.example"]
     assert [k["selector"] for k in policy["domains"]["example.com"]["dkim"]] in (
-        ["ed", "rsa"], ["rsa", "ed"])
+        ["ed", "rsa"],
+        ["rsa", "ed"],
+    )
     assert set(policy["credentials"]) == {c.username for c in issued}
     assert policy["limits"]["max_message_bytes"] == 2 * 1024 * 1024
 
@@ -86,8 +90,9 @@ def test_apply_then_plan_is_empty(tmp_path: Path) -> None:
     assert make_plan(cfg, read_state(cfg.state_path)).empty
 
 
-def test_failure_part_way_records_exactly_what_was_applied(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_part_way_records_exactly_what_was_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = apply_module.generate_dkim_key
     calls = {"n": 0}
 
@@ -103,8 +108,12 @@ def test_failure_part_way_records_exactly_what_was_applied(tmp_path: Path,
     assert "entropy source unavailable" in str(info.value)
     assert "records the 4 change(s) applied before it" in str(info.value)
     state = read_state(tmp_path / ".postform" / "state.json")
-    assert sorted(state.resources) == ['dkim["example.com/ed"]', 'domain["example.com"]',
-                                       'domain["other.example"]', "limits"]
+    assert sorted(state.resources) == [
+        'dkim["example.com/ed"]',
+        'domain["example.com"]',
+        'domain["other.example"]',
+        "limits",
+    ]
     monkeypatch.setattr(apply_module, "generate_dkim_key", real)
     cfg = load_config(tmp_path / "postform.yaml")
     remaining = make_plan(cfg, state)

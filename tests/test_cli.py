@@ -52,8 +52,11 @@ def test_apply_asks_for_yes(project: Path, cli) -> None:
 def test_json_and_markdown_plans(project: Path, cli) -> None:
     data = json.loads(cli(project, "plan", "--json").out)
     jsonschema.validate(data, load_schema("plan.schema.json"))
-    assert data["format_version"] == "1.0" and data["summary"] == {"add": 9, "change": 0,
-                                                                   "destroy": 0}
+    assert data["format_version"] == "1.0" and data["summary"] == {
+        "add": 9,
+        "change": 0,
+        "destroy": 0,
+    }
     md = cli(project, "plan", "--markdown").out
     assert md.startswith("### postform plan: Plan: 9 to add")
 
@@ -79,11 +82,24 @@ def test_credentials_shown_once_or_written_private(project: Path, cli) -> None:
     shown = cli(project, "apply", "--auto-approve")
     password = re.search(r"password: (\S+)", shown.out)[1]
     assert "shown only this once" in shown.out
-    for command in (["plan"], ["show"], ["show", "--json"], ["plan", "--json"], ["state", "list"],
-                    ["state", "show", 'credential["app/prod"]']):
+    for command in (
+        ["plan"],
+        ["show"],
+        ["show", "--json"],
+        ["plan", "--json"],
+        ["state", "list"],
+        ["state", "show", 'credential["app/prod"]'],
+    ):
         assert password not in cli(project, *command).out
-    rotated = cli(project, "apply", "--auto-approve", "--replace", 'credential["app/prod"]',
-                  "--credentials-out", "creds.json")
+    rotated = cli(
+        project,
+        "apply",
+        "--auto-approve",
+        "--replace",
+        'credential["app/prod"]',
+        "--credentials-out",
+        "creds.json",
+    )
     assert rotated.code == 0, rotated.err
     assert "password:" not in rotated.out and "Wrote 1 new SMTP credential(s)" in rotated.out
     creds = project / "creds.json"
@@ -95,12 +111,23 @@ def test_credentials_shown_once_or_written_private(project: Path, cli) -> None:
 def test_private_keys_and_hashes_never_reach_output(project: Path, cli) -> None:
     outputs = [cli(project, "apply", "--auto-approve")]
     raw = json.loads((project / STATE).read_text())
-    secrets = [r["computed"][k] for r in raw["resources"].values()
-               for k in ("private_key", "password_hash") if k in r["computed"]]
+    secrets = [
+        r["computed"][k]
+        for r in raw["resources"].values()
+        for k in ("private_key", "password_hash")
+        if k in r["computed"]
+    ]
     assert len(secrets) == 2
-    for command in (["plan"], ["plan", "--json"], ["plan", "--markdown"], ["show"],
-                    ["show", "--json"], ["state", "show", 'dkim["example.com/s1"]'],
-                    ["plan", "--destroy"], ["destroy", "--auto-approve"]):
+    for command in (
+        ["plan"],
+        ["plan", "--json"],
+        ["plan", "--markdown"],
+        ["show"],
+        ["show", "--json"],
+        ["state", "show", 'dkim["example.com/s1"]'],
+        ["plan", "--destroy"],
+        ["destroy", "--auto-approve"],
+    ):
         outputs.append(cli(project, *command))
     text = "".join(o.out + o.err for o in outputs)
     for secret in secrets:

@@ -10,8 +10,12 @@ def res(rtype: str, name: str | None, **attrs: object) -> Resource:
 
 
 def stored(r: Resource, **computed: object) -> dict[str, object]:
-    return {"type": r.type, "name": r.name, "attributes": dict(r.attributes),
-            "computed": dict(computed)}
+    return {
+        "type": r.type,
+        "name": r.name,
+        "attributes": dict(r.attributes),
+        "computed": dict(computed),
+    }
 
 
 DOMAIN = res("domain", "example.com", spf=True)
@@ -24,8 +28,12 @@ USER = res("user", "app")
 def test_everything_new_is_created_in_dependency_order() -> None:
     plan = diff({r.address: r for r in (CRED, SENDER, DKIM, USER, DOMAIN)}, {})
     assert [c.address for c in plan.changes] == [
-        'domain["example.com"]', 'dkim["example.com/s1"]', 'sender["a@example.com"]',
-        'user["app"]', 'credential["app/prod"]']
+        'domain["example.com"]',
+        'dkim["example.com/s1"]',
+        'sender["a@example.com"]',
+        'user["app"]',
+        'credential["app/prod"]',
+    ]
     assert {c.action for c in plan.changes} == {Action.CREATE}
     assert plan.changes[1].unknown_after == ("public_key", "private_key", "created_at")
     assert (plan.add, plan.change, plan.remove) == (5, 0, 0)
@@ -60,7 +68,9 @@ def test_algorithm_change_forces_replacement_and_keeps_public_key_visible() -> N
 def test_requested_replacement_of_an_unchanged_resource() -> None:
     plan = diff({CRED.address: CRED}, {CRED.address: stored(CRED)}, replace={CRED.address})
     (change,) = plan.changes
-    assert change.action is Action.REPLACE and change.reason == "replacement requested with --replace"
+    assert (
+        change.action is Action.REPLACE and change.reason == "replacement requested with --replace"
+    )
     assert (plan.add, plan.change, plan.remove) == (1, 0, 1)
 
 
@@ -68,14 +78,22 @@ def test_removed_resources_are_destroyed_in_reverse_dependency_order() -> None:
     everything = [DOMAIN, DKIM, SENDER, USER, CRED]
     plan = diff({}, {r.address: stored(r) for r in everything})
     assert [c.address for c in plan.changes] == [
-        'credential["app/prod"]', 'user["app"]', 'sender["a@example.com"]',
-        'dkim["example.com/s1"]', 'domain["example.com"]']
+        'credential["app/prod"]',
+        'user["app"]',
+        'sender["a@example.com"]',
+        'dkim["example.com/s1"]',
+        'domain["example.com"]',
+    ]
     assert all(c.action is Action.DELETE for c in plan.changes)
 
 
 def test_destroys_come_after_creates() -> None:
     new_sender = res("sender", "b@example.com", domain="example.com")
-    plan = diff({new_sender.address: new_sender, DOMAIN.address: DOMAIN},
-                {DOMAIN.address: stored(DOMAIN), SENDER.address: stored(SENDER)})
+    plan = diff(
+        {new_sender.address: new_sender, DOMAIN.address: DOMAIN},
+        {DOMAIN.address: stored(DOMAIN), SENDER.address: stored(SENDER)},
+    )
     assert [(c.action, c.address) for c in plan.changes] == [
-        (Action.CREATE, 'sender["b@example.com"]'), (Action.DELETE, 'sender["a@example.com"]')]
+        (Action.CREATE, 'sender["b@example.com"]'),
+        (Action.DELETE, 'sender["a@example.com"]'),
+    ]

@@ -42,17 +42,29 @@ def test_waits_up_to_lock_timeout_for_a_release(tmp_path: Path) -> None:
 
 def test_timeout_expires_with_a_clear_message(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    with state_lock(state, "apply"), pytest.raises(StateLockedError, match="after waiting 0.2s"):
-        with state_lock(state, "apply", timeout=0.2):
-            pass
+    with (
+        state_lock(state, "apply"),
+        pytest.raises(StateLockedError, match="after waiting 0.2s"),
+        state_lock(state, "apply", timeout=0.2),
+    ):
+        pass
 
 
 def test_stale_lock_from_a_dead_process_suggests_force_unlock(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     import socket
 
-    lock_path(state).write_text(json.dumps({"id": "abc", "pid": 2**22 + 12345, "who": "x@y",
-                                            "host": socket.gethostname(), "operation": "apply"}))
+    lock_path(state).write_text(
+        json.dumps(
+            {
+                "id": "abc",
+                "pid": 2**22 + 12345,
+                "who": "x@y",
+                "host": socket.gethostname(),
+                "operation": "apply",
+            }
+        )
+    )
     with pytest.raises(StateLockedError, match="force-unlock abc"), state_lock(state, "apply"):
         pass
     with pytest.raises(StateError, match="does not match"):

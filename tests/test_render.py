@@ -16,16 +16,24 @@ from reconciler.render.text import render_text
 from reconciler.resources import Resource
 
 GOLDEN = Path(__file__).parent / "golden"
-DKIM = Resource("dkim", "example.com/s1",
-                {"domain": "example.com", "selector": "s1", "algorithm": "rsa-2048"})
-DOMAIN = Resource("domain", "example.com",
-                  {"spf": True, "dmarc": {"policy": "none", "rua": ["mailto:d@example.com"]}})
+DKIM = Resource(
+    "dkim", "example.com/s1", {"domain": "example.com", "selector": "s1", "algorithm": "rsa-2048"}
+)
+DOMAIN = Resource(
+    "domain",
+    "example.com",
+    {"spf": True, "dmarc": {"policy": "none", "rua": ["mailto:d@example.com"]}},
+)
 SECRET = "-----BEGIN PRIVATE KEY-----SECRETKEYMATERIAL"
 
 
 def stored(r: Resource, **computed: object) -> dict[str, object]:
-    return {"type": r.type, "name": r.name, "attributes": dict(r.attributes),
-            "computed": dict(computed)}
+    return {
+        "type": r.type,
+        "name": r.name,
+        "attributes": dict(r.attributes),
+        "computed": dict(computed),
+    }
 
 
 def dkim_stored() -> dict[str, object]:
@@ -34,16 +42,24 @@ def dkim_stored() -> dict[str, object]:
 
 def plans() -> dict[str, Plan]:
     ed = Resource("dkim", DKIM.name, {**DKIM.attributes, "algorithm": "ed25519"})
-    quarantine = Resource("domain", DOMAIN.name, {
-        "spf": True, "dmarc": {"policy": "quarantine", "rua": ["mailto:d@example.com"]}})
+    quarantine = Resource(
+        "domain",
+        DOMAIN.name,
+        {"spf": True, "dmarc": {"policy": "quarantine", "rua": ["mailto:d@example.com"]}},
+    )
     return {
         "create": diff({DOMAIN.address: DOMAIN, DKIM.address: DKIM}, {}),
-        "update": diff({quarantine.address: quarantine}, {DOMAIN.address: stored(DOMAIN)},
-                       lineage="L", serial=3),
+        "update": diff(
+            {quarantine.address: quarantine},
+            {DOMAIN.address: stored(DOMAIN)},
+            lineage="L",
+            serial=3,
+        ),
         "replace": diff({ed.address: ed}, {DKIM.address: dkim_stored()}, lineage="L", serial=4),
         "delete": diff({}, {DKIM.address: dkim_stored()}, lineage="L", serial=5),
-        "noop": diff({DOMAIN.address: DOMAIN}, {DOMAIN.address: stored(DOMAIN)}, lineage="L",
-                     serial=6),
+        "noop": diff(
+            {DOMAIN.address: DOMAIN}, {DOMAIN.address: stored(DOMAIN)}, lineage="L", serial=6
+        ),
     }
 
 
@@ -89,9 +105,12 @@ def test_markdown_lists_changes_and_folds_the_text_plan() -> None:
 
 
 def test_markdown_table_is_bounded_for_huge_plans() -> None:
-    senders = {f'sender["u{i}@example.com"]': Resource("sender", f"u{i}@example.com",
-                                                       {"domain": "example.com"})
-               for i in range(MAX_ROWS + 50)}
+    senders = {
+        f'sender["u{i}@example.com"]': Resource(
+            "sender", f"u{i}@example.com", {"domain": "example.com"}
+        )
+        for i in range(MAX_ROWS + 50)
+    }
     md = render_markdown(diff(senders, {}))
     assert md.count("| create |") == MAX_ROWS
     assert "… and 50 more" in md

@@ -22,17 +22,29 @@ def test_unsigned_domain_is_a_warning_not_an_error(tmp_path: Path) -> None:
 
 
 def test_large_messages_allowed_when_every_sending_domain_has_spf_and_dkim(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, (
-        "version: 1\nlimits: {max_message_bytes: 20971520}\n"
-        "domains:\n  example.com: {dkim: [{selector: s1}]}\nsenders: [a@example.com]\n")))
+    cfg = load_config(
+        write(
+            tmp_path,
+            (
+                "version: 1\nlimits: {max_message_bytes: 20971520}\n"
+                "domains:\n  example.com: {dkim: [{selector: s1}]}\nsenders: [a@example.com]\n"
+            ),
+        )
+    )
     assert cfg.limits["max_message_bytes"] == 20971520
     assert cfg.warnings == []
 
 
 def test_normalises_domains_and_keeps_local_part_case(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, (
-        "version: 1\ndomains:\n  Example.COM: {dkim: [{selector: S1}]}\n"
-        "senders: [NoReply@Example.Com]\nsuppressions: [x@Y.example]\n")))
+    cfg = load_config(
+        write(
+            tmp_path,
+            (
+                "version: 1\ndomains:\n  Example.COM: {dkim: [{selector: S1}]}\n"
+                "senders: [NoReply@Example.Com]\nsuppressions: [x@Y.example]\n"
+            ),
+        )
+    )
     assert list(cfg.domains) == ["example.com"]
     assert cfg.domains["example.com"]["dkim"][0]["selector"] == "s1"
     assert list(cfg.senders) == ["NoReply@example.com"]

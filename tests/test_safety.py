@@ -13,8 +13,15 @@ def sender(i: int, domain: str = "example.com") -> Resource:
 
 
 def stored(rs: list[Resource]) -> dict[str, dict[str, object]]:
-    return {r.address: {"type": r.type, "name": r.name, "attributes": dict(r.attributes),
-                        "computed": {}} for r in rs}
+    return {
+        r.address: {
+            "type": r.type,
+            "name": r.name,
+            "attributes": dict(r.attributes),
+            "computed": {},
+        }
+        for r in rs
+    }
 
 
 def test_destroying_more_than_30_percent_of_ten_or_more_is_refused() -> None:
@@ -36,11 +43,16 @@ def test_at_threshold_or_with_few_resources_is_allowed() -> None:
 
 def test_destroying_a_signing_domain_while_its_senders_remain_is_refused() -> None:
     domain = Resource("domain", "example.com", {"spf": True})
-    dkim = Resource("dkim", "example.com/s1", {"domain": "example.com", "selector": "s1",
-                                               "algorithm": "ed25519"})
+    dkim = Resource(
+        "dkim",
+        "example.com/s1",
+        {"domain": "example.com", "selector": "s1", "algorithm": "ed25519"},
+    )
     s = sender(1)
     old = stored([domain, dkim, s])
     reasons = unsafe_reasons(diff({s.address: s}, old), old)
-    assert reasons == ["destroys domain example.com and its DKIM keys while 1 approved sender(s) "
-                       "at it remain: their mail would go out unsigned"]
+    assert reasons == [
+        "destroys domain example.com and its DKIM keys while 1 approved sender(s) "
+        "at it remain: their mail would go out unsigned"
+    ]
     assert unsafe_reasons(diff({}, old), old) == []

@@ -28,7 +28,7 @@ def test_write_sets_lineage_increments_serial_and_is_private(tmp_path: Path) -> 
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("content", [b"", b"{\"format\": \"postform-state\", \"ser", b"[1, 2]"])
+@pytest.mark.parametrize("content", [b"", b'{"format": "postform-state", "ser', b"[1, 2]"])
 def test_corrupt_or_truncated_state_is_reported_and_never_overwritten(
     tmp_path: Path, content: bytes
 ) -> None:

@@ -40,8 +40,19 @@ def test_bad_config_is_reported_at_its_location(fixture: Path) -> None:
 
 def test_fixtures_cover_every_rule_named_in_the_issue() -> None:
     names = {p.stem for p in FIXTURES}
-    for required in ("malformed_yaml", "duplicate_key", "unknown_keys", "wrong_types",
-                     "bad_addresses", "bad_selector", "duplicate_senders", "too_many_senders",
-                     "too_many_credentials", "unapproved_user_sender", "size_without_dkim",
-                     "size_over_60mib", "alias_bomb"):
+    for required in (
+        "malformed_yaml",
+        "duplicate_key",
+        "unknown_keys",
+        "wrong_types",
+        "bad_addresses",
+        "bad_selector",
+        "duplicate_senders",
+        "too_many_senders",
+        "too_many_credentials",
+        "unapproved_user_sender",
+        "size_without_dkim",
+        "size_over_60mib",
+        "alias_bomb",
+    ):
         assert required in names
