@@ -47,8 +47,11 @@ def _visible(rtype: str, computed: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+_SENSITIVE_BY_TYPE = {t: tuple(k for k in keys if k in SENSITIVE) for t, keys in COMPUTED.items()}
+
+
 def _sensitive(rtype: str) -> tuple[str, ...]:
-    return tuple(k for k in COMPUTED.get(rtype, ()) if k in SENSITIVE)
+    return _SENSITIVE_BY_TYPE.get(rtype, ())
 
 
 def _create(res: Resource) -> Change:
