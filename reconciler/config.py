@@ -35,7 +35,7 @@ class Config:
 def load_config(path: Path) -> Config:
     """Load `path`, raising ConfigError with every error found at once."""
     doc = load_document(path)
-    reasons = schema_reasons(doc) + rule_reasons(doc)
+    reasons = doc.problems + schema_reasons(doc) + rule_reasons(doc)
     errors = [r for r in reasons if r.severity == "error"]
     if errors:
         raise ConfigError(sorted(errors, key=lambda r: (r.line, r.column)))

@@ -154,8 +154,8 @@ def _check_dkim(doc: Document, path: tuple[Any, ...], body: dict[Any, Any]) -> I
         if not names.is_selector(selector):
             yield doc.reason(
                 where,
-                f"{selector!r} is not a valid DNS label (letters, digits "
-                "and '-', at most 63, not starting or ending with '-')",
+                f"{selector!r} is not a valid DNS label (letters, digits and '-', not "
+                "starting or ending with '-'; dots separate labels; at most 63 characters)",
             )
         elif selector.lower() in selectors:
             yield doc.reason(where, f"selector {selector!r} is declared twice in this domain")
@@ -167,7 +167,8 @@ def _check_dmarc(doc: Document, path: tuple[Any, ...], dmarc: dict[Any, Any]) ->
         for i, uri in enumerate(_list(dmarc.get(key))):
             if not isinstance(uri, str):
                 continue
-            target = uri[len("mailto:") :] if uri.startswith("mailto:") else None
+            scheme, _, rest = uri.partition(":")
+            target = rest if scheme.lower() == "mailto" else None
             if target is None or names.split_address(target.split("!")[0]) is None:
                 yield doc.reason(
                     (*path, key, i), f"{uri!r} is not a mailto: URI with a valid address"
@@ -222,7 +223,13 @@ def check_users(doc: Document) -> Iterator[Reason]:
         creds = _list(body.get("credentials"))
         seen: set[Any] = set()
         for i, cred in enumerate(creds):
-            if isinstance(cred, str) and cred in seen:
+            if isinstance(cred, str) and not names.NAME.fullmatch(cred):
+                yield doc.reason(
+                    (*path, "credentials", i),
+                    f"{cred!r} is not a valid credential "
+                    "name (letters, digits, '.', '_', '-'; at most 63)",
+                )
+            elif isinstance(cred, str) and cred in seen:
                 yield doc.reason((*path, "credentials", i), f"credential {cred!r} is listed twice")
             seen.add(cred)
         if len(creds) > limit:
@@ -232,7 +239,17 @@ def check_users(doc: Document) -> Iterator[Reason]:
             )
 
 
+SUPPRESSION_REASONS = ("MANUAL", "COMPLAINT", "UNSUBSCRIBE", "HARDBOUNCE", "SOFTBOUNCE", "UNKNOWN")
+
+
 def check_suppressions(doc: Document) -> Iterator[Reason]:
+    for i, item in enumerate(_list(_dict(doc.data).get("suppressions"))):
+        reason = _dict(item).get("reason")
+        if isinstance(reason, str) and reason.upper() not in SUPPRESSION_REASONS:
+            yield doc.reason(
+                ("suppressions", i, "reason"),
+                f"{reason!r} is not one of: {', '.join(SUPPRESSION_REASONS)} (any case)",
+            )
     first: dict[str, int] = {}
     for i, address, path in suppression_entries(doc.data):
         key = names.normalize_address(address)

@@ -42,6 +42,8 @@ def format_path(path: DocPath) -> str:
     """Render a document path as `domains["example.com"].dkim[0]`."""
     out = ""
     for elem in path:
+        if not isinstance(elem, int | str):
+            elem = str(elem)
         if isinstance(elem, int):
             out += f"[{elem}]"
         elif elem.replace("_", "a").replace("-", "a").isalnum() and not elem[:1].isdigit():
@@ -58,6 +60,8 @@ class Document:
     file: str
     data: Any
     root: yaml.Node | None = field(repr=False, default=None)
+    # Problems found while constructing (duplicate keys, tags); reported with the rest.
+    problems: list[Reason] = field(default_factory=list)
     # Derived values that several checks need (e.g. normalised senders), computed once.
     memo: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -110,7 +114,11 @@ def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
 
 
 def load_document(path: Path, display_name: str | None = None) -> Document:
-    """Read and construct `path`; raise ConfigError with every problem found."""
+    """Read and construct `path`.
+
+    Raises ConfigError when the file cannot be read or parsed at all; problems
+    that still leave usable data (duplicate keys, tags) go to `problems`.
+    """
     name = display_name or str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -141,8 +149,7 @@ def load_text(text: str, name: str) -> Document:
         doc.data = builder.build(root, ())
     except RecursionError:
         raise ConfigError([doc.reason((), "YAML nests too deeply")]) from None
-    if builder.reasons:
-        raise ConfigError(builder.reasons)
+    doc.problems = builder.reasons
     return doc
 
 
@@ -164,7 +171,10 @@ def _check_alias_expansion(doc: Document, root: yaml.Node) -> None:
         sizes[key] = 1 + sum(size(c) for c in children)
         return sizes[key]
 
-    expanded = size(root)
+    try:
+        expanded = size(root)
+    except RecursionError:
+        raise ConfigError([doc.reason((), "YAML nests too deeply")]) from None
     extra = expanded - len(sizes)
     if extra > ALIAS_EXPANSION_LIMIT:
         worst = max(seen_twice, key=lambda n: sizes[id(n)])
@@ -184,6 +194,9 @@ class _Builder:
         self.reasons: list[Reason] = []
 
     def build(self, node: yaml.Node, path: DocPath) -> Any:
+        if node.tag.startswith("!"):
+            self._add(node, path, f"YAML tag {node.tag} is not supported here")
+            return node.value if isinstance(node, yaml.ScalarNode) else None
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:
                 return node.value
@@ -204,7 +217,7 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._add(key_node, path, "mapping keys must be plain scalars")
                 continue
-            key = self.build(key_node, path)
+            key = key_node.value  # keys are names: `yes:` or `1.5:` stay strings
             if key in first:
                 prior = first[key].start_mark
                 self._add(

@@ -18,10 +18,10 @@ def test_locates_values_and_keys() -> None:
     assert doc.locate(("top", "missing")) == (2, 3)  # deepest node found
 
 
-def test_duplicate_keys_are_all_reported() -> None:
-    with pytest.raises(ConfigError) as info:
-        load_text("a: 1\nb: 2\na: 3\nm: {x: 1, x: 2}\n", "f.yaml")
-    messages = [str(r) for r in info.value.reasons]
+def test_duplicate_keys_are_all_reported_and_the_first_kept() -> None:
+    doc = load_text("a: 1\nb: 2\na: 3\nm: {x: 1, x: 2}\n", "f.yaml")
+    assert doc.data == {"a": 1, "b": 2, "m": {"x": 1}}
+    messages = [str(r) for r in doc.problems]
     assert messages[0].startswith("f.yaml:3:1: a: duplicate key 'a' (first defined at line 1")
     assert messages[1].startswith("f.yaml:4:11: m.x: duplicate key 'x'")
 
@@ -60,3 +60,15 @@ def test_empty_document_is_none() -> None:
 def test_format_path_quotes_names_with_dots() -> None:
     assert format_path(("domains", "example.com", "dkim", 0)) == 'domains["example.com"].dkim[0]'
     assert format_path(("users", "app", "senders", 2)) == "users.app.senders[2]"
+
+
+def test_keys_stay_strings_and_tags_are_refused() -> None:
+    doc = load_text("yes: 1\n1.5: 2\n~: 3\nt: !foo bar\n", "f.yaml")
+    assert doc.data == {"yes": 1, "1.5": 2, "~": 3, "t": "bar"}
+    assert [str(r) for r in doc.problems] == ["f.yaml:4:4: t: YAML tag !foo is not supported here"]
+
+
+def test_deep_nesting_with_aliases_is_an_error_not_a_crash() -> None:
+    text = "a: &x 1\nb: " + "[" * 900 + "*x" + "]" * 900 + "\n"
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_text(text, "f.yaml")
