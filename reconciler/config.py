@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import ConfigError, Reason
-from reconciler.rules import limits_of, rule_reasons, senders_of, suppression_entries
+from reconciler.rules import address_entries, limits_of, rule_reasons, senders_of
 from reconciler.schema import schema_reasons
 from reconciler.yamlload import Document, load_document
 
@@ -121,7 +121,7 @@ def _users(users: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _suppressions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     items = data.get("suppressions") or []
-    for i, address, _ in suppression_entries(data):
+    for i, address, _ in address_entries(data, "suppressions"):
         item = items[i]
         reason = item.get("reason", "MANUAL") if isinstance(item, dict) else "MANUAL"
         description = item.get("description") if isinstance(item, dict) else None

@@ -50,13 +50,14 @@ def limits_of(data: Any) -> dict[str, int]:
     return out
 
 
-def sender_entries(data: Any) -> Iterator[tuple[int, str, tuple[Any, ...]]]:
-    """(index, address, path to the address node) for each well-formed sender."""
-    for i, item in enumerate(_list(_dict(data).get("senders"))):
+def address_entries(data: Any, key: str) -> Iterator[tuple[int, str, tuple[Any, ...]]]:
+    """(index, address, path to the address node) for each well-formed item of a list
+    whose items are an address or a mapping with `address` (senders, suppressions)."""
+    for i, item in enumerate(_list(_dict(data).get(key))):
         if isinstance(item, str):
-            yield i, item, ("senders", i)
+            yield i, item, (key, i)
         elif isinstance(item, dict) and isinstance(item.get("address"), str):
-            yield i, item["address"], ("senders", i, "address")
+            yield i, item["address"], (key, i, "address")
 
 
 SenderRow = tuple[int, str, tuple[Any, ...], tuple[str, str] | None]
@@ -66,17 +67,11 @@ def senders_of(doc: Document) -> list[SenderRow]:
     """Each sender with its (local, domain) split, computed once per document."""
     rows = doc.memo.get("senders")
     if rows is None:
-        rows = [(i, a, p, names.split_address(a)) for i, a, p in sender_entries(doc.data)]
+        rows = [
+            (i, a, p, names.split_address(a)) for i, a, p in address_entries(doc.data, "senders")
+        ]
         doc.memo["senders"] = rows
     return rows
-
-
-def suppression_entries(data: Any) -> Iterator[tuple[int, str, tuple[Any, ...]]]:
-    for i, item in enumerate(_list(_dict(data).get("suppressions"))):
-        if isinstance(item, str):
-            yield i, item, ("suppressions", i)
-        elif isinstance(item, dict) and isinstance(item.get("address"), str):
-            yield i, item["address"], ("suppressions", i, "address")
 
 
 def check_relay(doc: Document) -> Iterator[Reason]:
@@ -251,7 +246,7 @@ def check_suppressions(doc: Document) -> Iterator[Reason]:
                 f"{reason!r} is not one of: {', '.join(SUPPRESSION_REASONS)} (any case)",
             )
     first: dict[str, int] = {}
-    for i, address, path in suppression_entries(doc.data):
+    for i, address, path in address_entries(doc.data, "suppressions"):
         key = names.normalize_address(address)
         if key is None:
             yield doc.reason(path, f"{address!r} is not a valid email address")

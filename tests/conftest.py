@@ -66,6 +66,16 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     return run
 
 
+def stored(resource, **computed: object) -> dict[str, object]:
+    """A resource as the state file holds it."""
+    return {
+        "type": resource.type,
+        "name": resource.name,
+        "attributes": dict(resource.attributes),
+        "computed": dict(computed),
+    }
+
+
 def postform_binary() -> str:
     found = Path(sys.executable).parent / "postform"
     return str(found) if found.exists() else (shutil.which("postform") or "postform")

@@ -3,19 +3,11 @@ from __future__ import annotations
 from reconciler.diff import diff
 from reconciler.plan import Action
 from reconciler.resources import Resource
+from tests.conftest import stored
 
 
 def res(rtype: str, name: str | None, **attrs: object) -> Resource:
     return Resource(rtype, name, dict(attrs))
-
-
-def stored(r: Resource, **computed: object) -> dict[str, object]:
-    return {
-        "type": r.type,
-        "name": r.name,
-        "attributes": dict(r.attributes),
-        "computed": dict(computed),
-    }
 
 
 DOMAIN = res("domain", "example.com", spf=True)

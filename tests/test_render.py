@@ -14,6 +14,7 @@ from reconciler.render.jsonplan import plan_from_json, render_json
 from reconciler.render.markdown import MAX_ROWS, render_markdown
 from reconciler.render.text import render_text
 from reconciler.resources import Resource
+from tests.conftest import stored
 
 GOLDEN = Path(__file__).parent / "golden"
 DKIM = Resource(
@@ -25,15 +26,6 @@ DOMAIN = Resource(
     {"spf": True, "dmarc": {"policy": "none", "rua": ["mailto:d@example.com"]}},
 )
 SECRET = "-----BEGIN PRIVATE KEY-----SECRETKEYMATERIAL"
-
-
-def stored(r: Resource, **computed: object) -> dict[str, object]:
-    return {
-        "type": r.type,
-        "name": r.name,
-        "attributes": dict(r.attributes),
-        "computed": dict(computed),
-    }
 
 
 def dkim_stored() -> dict[str, object]:
