@@ -20,6 +20,10 @@ from reconciler.plan import Action, Change, Plan
 from reconciler.policy import build_policy
 from reconciler.statefile import State
 
+# DKIM selector lifecycle, as OCI Email Delivery names it.
+NEEDS_ATTENTION = "NEEDS_ATTENTION"
+ACTIVE = "ACTIVE"
+
 _VERBS = {
     Action.CREATE: ("Creating...", "Creation complete"),
     Action.UPDATE: ("Modifying...", "Modifications complete"),
@@ -47,7 +51,13 @@ def _computed(change: Change, issued: list[IssuedCredential]) -> dict[str, Any]:
     after = change.after or {}
     if change.type == "dkim":
         private, public = generate_dkim_key(after["algorithm"])
-        return {"private_key": private, "public_key": public, "created_at": _now()}
+        status = ACTIVE if after.get("activation") == "immediate" else NEEDS_ATTENTION
+        return {
+            "private_key": private,
+            "public_key": public,
+            "created_at": _now(),
+            "status": status,
+        }
     if change.type == "credential":
         username, password = new_credential(after["user"], change.name.split("/", 1)[1])
         issued.append(
@@ -71,7 +81,9 @@ def _execute(
         return
     old = resources.get(change.address)
     if change.action is Action.UPDATE and old is not None:
-        computed = old.get("computed", {})
+        computed = dict(old.get("computed", {}))
+        if change.type == "dkim" and (change.after or {}).get("activation") == "immediate":
+            computed["status"] = ACTIVE
     else:
         computed = _computed(change, issued)
     resources[change.address] = {
@@ -110,4 +122,4 @@ def apply_plan(
 def _save(
     state: State, resources: dict[str, dict[str, Any]], save: Callable[[State], State]
 ) -> State:
-    return save(State(state.lineage, state.serial, resources, build_policy(resources)))
+    return save(State(state.lineage, state.serial, resources, build_policy(resources), state.dns))

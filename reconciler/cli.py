@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec
+from typing import Annotated
 
 import typer
 
 from reconciler.apply import IssuedCredential, apply_plan
+from reconciler.cli_dns import dns_app, refresh
+from reconciler.cliutil import ConfigOpt, LockTimeoutOpt, err, out, reported
 from reconciler.config import DEFAULT_CONFIG, Config, load_config
-from reconciler.errors import ApplyAborted, ApplyFailedError, ConfigError, PostformError
+from reconciler.dns.outputs import write_outputs
+from reconciler.dns.records import records_for
+from reconciler.errors import ApplyAborted, ApplyFailedError, PostformError
 from reconciler.lock import force_unlock, state_lock
 from reconciler.plan import Plan
 from reconciler.planner import check_not_stale, make_plan
@@ -29,8 +31,6 @@ from reconciler.render.text import render_text
 from reconciler.safety import raise_if_unsafe
 from reconciler.statefile import State, atomic_write, read_state, write_state
 
-P = ParamSpec("P")
-
 app = typer.Typer(
     help="Declarative reconciler for a self-hosted transactional email relay.",
     no_args_is_help=True,
@@ -39,45 +39,12 @@ app = typer.Typer(
 )
 state_app = typer.Typer(help="Inspect the stored state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
+app.add_typer(dns_app, name="dns")
+app.command()(refresh)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The config file.")]
-LockTimeoutOpt = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for the state lock.", min=0)
-]
 AutoApproveOpt = Annotated[
     bool, typer.Option("--auto-approve", help="Apply without asking for 'yes'.")
 ]
-
-
-def _reported(fn: Callable[P, None]) -> Callable[P, None]:
-    """Turn expected failures into a message on stderr and an exit code: no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            fn(*args, **kwargs)
-        except ConfigError as exc:
-            for reason in exc.reasons:
-                _err(str(reason))
-            _err(f"{len(exc.reasons)} error(s) in the config; nothing was changed.")
-            raise typer.Exit(1) from None
-        except PostformError as exc:
-            _err(f"Error: {exc}")
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _err("Interrupted.")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
 def _load(config: Path) -> Config:
@@ -85,25 +52,25 @@ def _load(config: Path) -> Config:
 
 
 @app.command()
-@_reported
+@reported
 def validate(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
     """Check the config against the schema and the semantic rules."""
     cfg = _load(config)
     for warning in cfg.warnings:
-        _err(str(warning))
-    _out(
+        err(str(warning))
+    out(
         f"{config}: valid ({len(cfg.senders)} senders, {len(cfg.domains)} domains, "
         f"{len(cfg.users)} users).\n"
     )
 
 
 @app.command()
-@_reported
+@reported
 def plan(
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print it as Markdown.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Save the plan to FILE.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Save the plan to FILE.")] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes.")
     ] = False,
@@ -115,22 +82,22 @@ def plan(
     """Show what apply would change, without changing anything."""
     cfg = _load(config)
     the_plan = make_plan(cfg, read_state(cfg.state_path), replace=replace or [], destroy=destroy)
-    if out is not None:
-        atomic_write(out, render_json(the_plan).encode())
+    if out_file is not None:
+        atomic_write(out_file, render_json(the_plan).encode())
     if as_json:
-        _out(render_json(the_plan))
+        out(render_json(the_plan))
     elif markdown:
-        _out(render_markdown(the_plan))
+        out(render_markdown(the_plan))
     else:
-        _out(render_text(the_plan))
-        if out is not None:
-            _out(f"\nSaved the plan to {out}. To apply exactly it: postform apply {out}\n")
+        out(render_text(the_plan))
+        if out_file is not None:
+            out(f"\nSaved the plan to {out_file}. To apply exactly it: postform apply {out_file}\n")
     if detailed_exitcode and not the_plan.empty:
         raise typer.Exit(2)
 
 
 @app.command()
-@_reported
+@reported
 def apply(
     plan_file: Annotated[
         Path | None, typer.Argument(help="A plan saved with `plan --out`.", show_default=False)
@@ -169,7 +136,7 @@ def apply(
 
 
 @app.command()
-@_reported
+@reported
 def destroy(
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     auto_approve: AutoApproveOpt = False,
@@ -199,7 +166,7 @@ def _run_apply(
     allow_destructive: bool,
     credentials_out: Path | None,
 ) -> None:
-    _out(render_text(the_plan))
+    out(render_text(the_plan))
     if the_plan.empty:
         return
     if not allow_destructive:
@@ -207,24 +174,35 @@ def _run_apply(
     if not approved:
         _confirm()
     try:
-        _, issued = apply_plan(
+        new_state, issued = apply_plan(
             the_plan,
             state,
             lambda s: write_state(cfg.state_path, s),
-            lambda line: _out(line + "\n"),
+            lambda line: out(line + "\n"),
         )
     except ApplyFailedError as exc:
         _issue_credentials(exc.issued, credentials_out)
         raise
-    _out(
+    out(
         f"\nApply complete! Resources: {the_plan.add} added, {the_plan.change} changed, "
         f"{the_plan.remove} destroyed.\n"
     )
+    _write_dns(cfg, new_state)
     _issue_credentials(issued, credentials_out)
 
 
+def _write_dns(cfg: Config, state: State) -> None:
+    records = records_for(state.resources.values(), cfg.dns_ttl)
+    write_outputs(cfg.dns_dir, records)
+    if records:
+        out(
+            f"\nDNS records to publish are in {cfg.dns_dir} (BIND zone fragments, records.json, "
+            "octodns/). Publish them, then run `postform dns verify`.\n"
+        )
+
+
 def _confirm() -> None:
-    _out(
+    out(
         "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n"
         "  Enter a value: "
     )
@@ -248,37 +226,37 @@ def _issue_credentials(issued: list[IssuedCredential], path: Path | None) -> Non
     ]
     if path is not None:
         atomic_write(path, (json.dumps(rows, indent=2) + "\n").encode(), mode=0o600)
-        _out(
+        out(
             f"\nWrote {len(rows)} new SMTP credential(s) to {path} (mode 0600). The passwords "
             "are not shown and cannot be recovered: only their hashes are kept.\n"
         )
         return
-    _out("\nNew SMTP credentials. Store the passwords now: they are shown only this once.\n")
+    out("\nNew SMTP credentials. Store the passwords now: they are shown only this once.\n")
     for c in issued:
-        _out(f"\n  {c.address}\n    username: {c.username}\n    password: {c.password}\n")
+        out(f"\n  {c.address}\n    username: {c.username}\n    password: {c.password}\n")
 
 
 @app.command()
-@_reported
+@reported
 def show(
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the stored state, secrets redacted."""
     state = read_state(_load(config).state_path)
-    _out(render_state_json(state) if as_json else render_state_text(state))
+    out(render_state_json(state) if as_json else render_state_text(state))
 
 
 @state_app.command("list")
-@_reported
+@reported
 def state_list(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
     """List the addresses of every resource in the state."""
     state = read_state(_load(config).state_path)
-    _out("".join(f"{address}\n" for address, _ in ordered(state)))
+    out("".join(f"{address}\n" for address, _ in ordered(state)))
 
 
 @state_app.command("show")
-@_reported
+@reported
 def state_show(
     address: Annotated[str, typer.Argument(help='e.g. dkim["example.com/sel1"]')],
     config: ConfigOpt = Path(DEFAULT_CONFIG),
@@ -288,11 +266,11 @@ def state_show(
     res = state.resources.get(address)
     if res is None:
         raise PostformError(f"no resource {address} in the state (see `postform state list`)")
-    _out(resource_block(address, res) + "\n")
+    out(resource_block(address, res) + "\n")
 
 
 @app.command("force-unlock")
-@_reported
+@reported
 def force_unlock_cmd(
     lock_id: Annotated[str, typer.Argument(help="The lock ID that the lock error printed.")],
     config: ConfigOpt = Path(DEFAULT_CONFIG),
@@ -300,7 +278,7 @@ def force_unlock_cmd(
     """Release a lock left behind by a postform that crashed."""
     cfg = _load(config)
     force_unlock(cfg.state_path, lock_id)
-    _out(f"Released the lock {lock_id} on {cfg.state_path}.\n")
+    out(f"Released the lock {lock_id} on {cfg.state_path}.\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ from reconciler.yamlload import Document, load_document
 
 DEFAULT_CONFIG = "postform.yaml"
 DEFAULT_STATE = ".postform/state.json"
+DEFAULT_DNS_DIR = ".postform/dns"
+DEFAULT_TTL = 3600
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Config:
     senders: dict[str, dict[str, Any]]
     users: dict[str, dict[str, Any]]
     suppressions: dict[str, dict[str, Any]]
+    dns_dir: Path = Path(DEFAULT_DNS_DIR)
+    dns_ttl: int = DEFAULT_TTL
     warnings: list[Reason] = field(default_factory=list)
 
 
@@ -46,13 +50,13 @@ def load_config(path: Path) -> Config:
 def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
     data: dict[str, Any] = doc.data
     state = data.get("state") or {}
-    state_path = Path(state.get("path", DEFAULT_STATE))
-    if not state_path.is_absolute():
-        state_path = path.resolve().parent / state_path
+    dns = data.get("dns") or {}
     return Config(
         file=path,
         state_backend=state.get("backend", "local"),
-        state_path=state_path,
+        state_path=_beside(path, state.get("path", DEFAULT_STATE)),
+        dns_dir=_beside(path, dns.get("output_dir", DEFAULT_DNS_DIR)),
+        dns_ttl=dns.get("ttl", DEFAULT_TTL),
         relay=_relay(data.get("relay")),
         limits=limits_of(data),
         domains=_domains(data.get("domains") or {}),
@@ -61,6 +65,12 @@ def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
         suppressions=_suppressions(data),
         warnings=warnings,
     )
+
+
+def _beside(config: Path, value: str) -> Path:
+    """`value` as a path, relative to the config file's folder unless absolute."""
+    target = Path(value)
+    return target if target.is_absolute() else config.resolve().parent / target
 
 
 def _relay(relay: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -80,10 +90,12 @@ def _domains(domains: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "spf": body.get("spf", True),
             "dmarc": body.get("dmarc"),
             "description": body.get("description"),
+            "return_path": body["return_path"].lower() if body.get("return_path") else None,
             "dkim": [
                 {
                     "selector": d["selector"].lower(),
                     "algorithm": d.get("algorithm", "rsa-2048"),
+                    "activation": d.get("activation", "dns"),
                     "description": d.get("description"),
                 }
                 for d in body.get("dkim", [])

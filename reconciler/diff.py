@@ -6,7 +6,14 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.plan import Action, Change, Plan
-from reconciler.resources import COMPUTED, FORCES_REPLACEMENT, SENSITIVE, TYPE_RANK, Resource
+from reconciler.resources import (
+    COMPUTED,
+    FORCES_REPLACEMENT,
+    MADE_AT_APPLY,
+    SENSITIVE,
+    TYPE_RANK,
+    Resource,
+)
 
 StoredResource = Mapping[str, Any]
 
@@ -62,7 +69,7 @@ def _create(res: Resource) -> Change:
         Action.CREATE,
         None,
         dict(res.attributes),
-        unknown_after=COMPUTED.get(res.type, ()),
+        unknown_after=MADE_AT_APPLY.get(res.type, ()),
         sensitive=_sensitive(res.type),
     )
 
@@ -87,7 +94,7 @@ def _modify(res: Resource, old: StoredResource, requested: bool) -> Change:
             before,
             dict(res.attributes),
             _visible(res.type, old.get("computed")),
-            COMPUTED.get(res.type, ()),
+            MADE_AT_APPLY.get(res.type, ()),
             _sensitive(res.type),
             forces,
             reason,

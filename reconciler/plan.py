@@ -37,6 +37,19 @@ class Change:
         return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
+@dataclass(frozen=True, slots=True)
+class DnsChange:
+    """A DNS record that must be published, changed or withdrawn after apply."""
+
+    action: str  # add | change | remove
+    name: str
+    type: str
+    purpose: str
+    zone: str
+    before: str | None
+    after: str | None
+
+
 @dataclass(frozen=True)
 class Plan:
     """Changes sorted once, in apply order, plus what the plan was made against."""
@@ -47,6 +60,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     runtime: dict[str, Any] = field(default_factory=dict)
     destroy: bool = False
+    dns_changes: tuple[DnsChange, ...] = ()
+    notes: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()
 
     @property
     def add(self) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 
 from reconciler.config import Config
 from reconciler.diff import diff
+from reconciler.dns.plandns import dns_view
 from reconciler.errors import PostformError, StalePlanError
 from reconciler.plan import Plan
 from reconciler.resources import desired_resources
@@ -31,9 +33,8 @@ def make_plan(
         replace=set(replace),
         warnings=warnings,
     )
-    if destroy:
-        return Plan(plan.changes, plan.lineage, plan.serial, plan.warnings, plan.runtime, True)
-    return plan
+    records, notes, drift = dns_view(plan.changes, state, config.dns_ttl)
+    return dataclasses.replace(plan, destroy=destroy, dns_changes=records, notes=notes, drift=drift)
 
 
 def check_not_stale(plan: Plan, state: State, source: str) -> None:

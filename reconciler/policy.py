@@ -51,6 +51,7 @@ def _add_dkim(policy: dict[str, Any], res: dict[str, Any]) -> None:
             "private_key": computed["private_key"],
             "public_key": computed["public_key"],
             "created_at": computed["created_at"],
+            "status": computed.get("status", "NEEDS_ATTENTION"),
         }
     )
 

@@ -21,10 +21,15 @@ SINGLETONS = frozenset({"relay", "limits"})
 # Attributes whose change cannot be applied in place (the key pair must be remade).
 FORCES_REPLACEMENT: dict[str, frozenset[str]] = {"dkim": frozenset({"algorithm"})}
 COMPUTED: dict[str, tuple[str, ...]] = {
-    "dkim": ("public_key", "private_key", "created_at"),
+    "dkim": ("public_key", "private_key", "created_at", "status"),
     "credential": ("username", "password_hash", "created_at"),
 }
 SENSITIVE = frozenset({"private_key", "password_hash"})
+# Computed values a plan cannot know: a DKIM status follows from `activation`, so it is not here.
+MADE_AT_APPLY: dict[str, tuple[str, ...]] = {
+    "dkim": ("public_key", "private_key", "created_at"),
+    "credential": ("username", "password_hash", "created_at"),
+}
 
 
 def address(rtype: str, name: str | None) -> str:
@@ -70,7 +75,12 @@ def desired_resources(config: Config) -> dict[str, Resource]:
         add(
             "domain",
             domain,
-            {"spf": body["spf"], "dmarc": body["dmarc"], "description": body["description"]},
+            {
+                "spf": body["spf"],
+                "dmarc": body["dmarc"],
+                "return_path": body["return_path"],
+                "description": body["description"],
+            },
         )
         for key in body["dkim"]:
             add(
@@ -80,6 +90,7 @@ def desired_resources(config: Config) -> dict[str, Resource]:
                     "domain": domain,
                     "selector": key["selector"],
                     "algorithm": key["algorithm"],
+                    "activation": key["activation"],
                     "description": key["description"],
                 },
             )

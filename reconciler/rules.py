@@ -104,7 +104,8 @@ def check_limits(doc: Document) -> Iterator[Reason]:
         return
     domains = _dict(_dict(doc.data).get("domains"))
     sending = {parts[1] for *_, parts in senders_of(doc) if parts}
-    weak = sorted(d for d in sending if not _signed_with_spf(domains, d))
+    has_spf_domain = isinstance(_dict(_dict(doc.data).get("relay")).get("spf_domain"), str)
+    weak = sorted(d for d in sending if not (has_spf_domain and _signed_with_spf(domains, d)))
     if weak:
         yield doc.reason(
             path,
@@ -278,6 +279,32 @@ def warn_unsigned(doc: Document) -> Iterator[Reason]:
         )
 
 
+def check_dns_inputs(doc: Document) -> Iterator[Reason]:
+    """Return paths must be domains served by the relay; SPF needs the relay's SPF domain."""
+    relay = _dict(_dict(doc.data).get("relay"))
+    spf_needed = []
+    for name, body in _dict(_dict(doc.data).get("domains")).items():
+        body = _dict(body)
+        if body.get("spf", True) is True:
+            spf_needed.append(name)
+        rp = body.get("return_path")
+        if not isinstance(rp, str):
+            continue
+        path = ("domains", name, "return_path")
+        if not names.is_domain(rp):
+            yield doc.reason(path, f"{rp!r} is not a valid domain name")
+        elif not isinstance(relay.get("hostname"), str):
+            yield doc.reason(path, "a return path needs relay.hostname: its MX points there")
+        elif isinstance(name, str) and not rp.lower().endswith("." + name.lower()):
+            yield doc.reason(path, f"{rp} is not under {name}: SPF on the return path will "
+                             "not align with the From domain for DMARC", severity="warning")
+    if spf_needed and not isinstance(relay.get("spf_domain"), str):
+        more = f" and {len(spf_needed) - 1} more" if len(spf_needed) > 1 else ""
+        yield doc.reason(("domains", spf_needed[0]), f"no SPF record is produced for "
+                         f"{spf_needed[0]}{more} until relay.spf_domain is set (or set spf: "
+                         "false)", at_key=True, severity="warning")
+
+
 CHECKS: tuple[Check, ...] = (
     check_relay,
     check_limits,
@@ -285,6 +312,7 @@ CHECKS: tuple[Check, ...] = (
     check_senders,
     check_users,
     check_suppressions,
+    check_dns_inputs,
     warn_unsigned,
 )
 

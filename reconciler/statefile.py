@@ -28,6 +28,8 @@ class State:
     serial: int = 0
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    # DNS facts that are not resources: verification results and what push published.
+    dns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -90,12 +92,19 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
             f"state file {path} has version {data.get('version')!r}; this postform "
             f"reads version {STATE_VERSION}"
         )
-    return State(data["lineage"], data["serial"], data["resources"], data.get("policy", {}))
+    return State(
+        data["lineage"],
+        data["serial"],
+        data["resources"],
+        data.get("policy", {}),
+        data.get("dns", {}),
+    )
 
 
 def write_state(path: Path, state: State) -> State:
     """Persist `state` as the next serial; returns what was written."""
-    new = State(state.lineage or str(uuid.uuid4()), state.serial + 1, state.resources, state.policy)
+    lineage = state.lineage or str(uuid.uuid4())
+    new = State(lineage, state.serial + 1, state.resources, state.policy, state.dns)
     doc = {
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
@@ -105,6 +114,7 @@ def write_state(path: Path, state: State) -> State:
         "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "resources": new.resources,
         "policy": new.policy,
+        "dns": new.dns,
     }
     payload = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
     try:

@@ -7,13 +7,14 @@ attributes and the non-secret computed values of stored resources only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import PlanFileError
-from reconciler.plan import Action, Change, Plan
+from reconciler.plan import Action, Change, DnsChange, Plan
 from reconciler.schema import is_valid
 
 FORMAT_VERSION = "1.0"
@@ -31,6 +32,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "runtime": plan.runtime,
         "resource_changes": [_change(c) for c in plan.changes],
+        "dns_changes": [dataclasses.asdict(d) for d in plan.dns_changes],
+        "notes": list(plan.notes),
+        "drift": list(plan.drift),
     }
 
 
@@ -93,4 +97,7 @@ def plan_from_json(text: str, source: str) -> Plan:
         tuple(data["warnings"]),
         data["runtime"],
         data["destroy"],
+        tuple(DnsChange(**d) for d in data["dns_changes"]),
+        tuple(data["notes"]),
+        tuple(data["drift"]),
     )

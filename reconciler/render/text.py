@@ -28,14 +28,46 @@ def render_text(plan: Plan) -> str:
         lines.append("")
     for note in plan.runtime.get("notes", []):
         lines.append(note)
+    if plan.drift:
+        lines.append(
+            "Drift: DNS records changed outside postform (as the last `dns verify` or "
+            "`refresh` found):"
+        )
+        lines += [f"  ! {d}" for d in plan.drift]
+        lines.append("")
     if plan.changes:
         lines.append("postform will perform the following actions:")
         lines.append("")
         for change in plan.changes:
             lines.extend(change_block(change))
             lines.append("")
+    lines.extend(dns_section(plan))
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
+
+
+_DNS_SIGN = {"add": "+", "change": "~", "remove": "-"}
+
+
+def dns_section(plan: Plan) -> list[str]:
+    """The records to publish after apply, then notes on DKIM activation."""
+    lines: list[str] = []
+    if plan.dns_changes:
+        lines.append("DNS records to publish after apply (`postform dns records` prints them all):")
+        for d in plan.dns_changes:
+            value = (
+                show(d.after)
+                if d.action == "add"
+                else show(d.before)
+                if d.action == "remove"
+                else f"{show(d.before)} -> {show(d.after)}"
+            )
+            lines.append(f"  {_DNS_SIGN[d.action]} {d.name} {d.type} {value}")
+        lines.append("")
+    lines += [f"Note: {n}" for n in plan.notes]
+    if plan.notes:
+        lines.append("")
+    return lines
 
 
 def change_block(change: Change) -> list[str]:

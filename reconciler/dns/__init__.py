@@ -1,0 +1,1 @@
+"""DNS: the records postform owns, their output formats, verification and push."""

@@ -1,0 +1,86 @@
+"""DKIM selector lifecycle and verification history, recorded in the state.
+
+NEEDS_ATTENTION -> ACTIVE when a selector's record is seen live with the
+applied key; ACTIVE -> NEEDS_ATTENTION when a verified record disappears or
+changes (signing with a key receivers cannot find only fails DKIM). Selectors
+with `activation: immediate` stay ACTIVE. Every result is kept under
+state.dns["verification"], so `plan` can report drift without querying DNS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.apply import ACTIVE, NEEDS_ATTENTION
+from reconciler.dns.records import DKIM, Record
+from reconciler.dns.verify import OK, Result
+from reconciler.policy import build_policy
+from reconciler.statefile import State
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    address: str
+    before: str
+    after: str
+
+
+def record_results(state: State, results: list[Result]) -> tuple[State, list[StatusChange]]:
+    """A new State with `results` recorded and DKIM statuses moved; and what moved."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    resources = dict(state.resources)
+    history = dict(state.dns.get("verification", {}))
+    changes: list[StatusChange] = []
+    for result in results:
+        record = result.record
+        entry = dict(history.get(record.key, {}))
+        if entry.get("value") != record.value:
+            entry = {}  # a new key or value: its history starts again
+        entry.update(
+            status=result.status,
+            checked_at=now,
+            owner=record.owner,
+            detail=result.detail,
+            value=record.value,
+        )
+        if result.status == OK:
+            entry["verified_at"] = now
+        history[record.key] = entry
+        if record.purpose == DKIM:
+            change = _move(resources, record.owner, result.status == OK)
+            if change:
+                changes.append(change)
+    dns = {**state.dns, "verification": history}
+    policy = build_policy(resources) if changes else state.policy
+    return State(state.lineage, state.serial, resources, policy, dns), changes
+
+
+def _move(resources: dict[str, dict[str, Any]], address: str, live: bool) -> StatusChange | None:
+    res = resources.get(address)
+    if res is None:
+        return None
+    before = res["computed"].get("status", NEEDS_ATTENTION)
+    immediate = res["attributes"].get("activation") == "immediate"
+    after = ACTIVE if live or immediate else NEEDS_ATTENTION
+    if after == before:
+        return None
+    resources[address] = {**res, "computed": {**res["computed"], "status": after}}
+    return StatusChange(address, before, after)
+
+
+def drift(state: State, records: list[Record]) -> list[str]:
+    """Records once verified live that the last check found missing or changed."""
+    current = {r.key: r.value for r in records}
+    out = []
+    for key, entry in sorted(state.dns.get("verification", {}).items()):
+        if current.get(key) != entry.get("value"):
+            continue
+        if entry.get("verified_at") and entry.get("status") != OK:
+            out.append(
+                f"{key.split('/')[0]} {key.split('/')[1]} ({entry.get('owner')}) was "
+                f"verified at {entry['verified_at']} but is {entry['status']} since "
+                f"{entry['checked_at']}: {entry.get('detail', '')}"
+            )
+    return out

@@ -1,0 +1,82 @@
+"""What a plan means for DNS: record changes, activation notes, drift. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.dns.lifecycle import drift
+from reconciler.dns.records import Record, records_for
+from reconciler.plan import Action, Change, DnsChange
+from reconciler.statefile import State
+
+
+def after_resources(
+    changes: tuple[Change, ...], stored: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Resources as they will be after the changes; computed values not made yet are absent."""
+    out = {addr: dict(res) for addr, res in stored.items()}
+    for c in changes:
+        if c.action is Action.DELETE:
+            out.pop(c.address, None)
+            continue
+        computed = stored[c.address]["computed"] if c.action is Action.UPDATE else {}
+        out[c.address] = {
+            "type": c.type,
+            "name": c.name,
+            "attributes": c.after or {},
+            "computed": computed,
+        }
+    return list(out.values())
+
+
+def dns_changes(before: list[Record], after: list[Record]) -> tuple[DnsChange, ...]:
+    old = {r.key: r for r in before}
+    new = {r.key: r for r in after}
+    out = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if a is not None and b is not None and a.value == b.value:
+            continue
+        action = "add" if a is None else "remove" if b is None else "change"
+        ref = b or a
+        assert ref is not None
+        out.append(
+            DnsChange(
+                action,
+                ref.name,
+                ref.type,
+                ref.purpose,
+                ref.zone,
+                a.value if a else None,
+                b.value if b else None,
+            )
+        )
+    return tuple(out)
+
+
+def activation_notes(changes: tuple[Change, ...]) -> tuple[str, ...]:
+    notes = []
+    for c in changes:
+        if c.type != "dkim" or c.action not in (Action.CREATE, Action.REPLACE):
+            continue
+        if (c.after or {}).get("activation") == "immediate":
+            notes.append(
+                f"{c.address} will be ACTIVE at apply (activation: immediate): the "
+                "relay signs with it before its DNS record is verified."
+            )
+        else:
+            notes.append(
+                f"{c.address} will be NEEDS_ATTENTION until its DNS record is published "
+                "and seen live by `postform dns verify`; only then does the relay sign "
+                "with it."
+            )
+    return tuple(notes)
+
+
+def dns_view(
+    changes: tuple[Change, ...], state: State, ttl: int
+) -> tuple[tuple[DnsChange, ...], tuple[str, ...], tuple[str, ...]]:
+    before = records_for(state.resources.values(), ttl)
+    after = records_for(after_resources(changes, state.resources), ttl)
+    return dns_changes(before, after), activation_notes(changes), tuple(drift(state, before))

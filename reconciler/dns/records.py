@@ -1,0 +1,135 @@
+"""The DNS records the applied state needs published: SPF, DKIM, DMARC, return path.
+
+Records are computed from resources as the state stores them (type, name,
+attributes, computed), so the same code serves `dns records`, apply's output
+folder, verification, push and the plan (where a key not made yet is UNKNOWN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+UNKNOWN = "(known after apply)"
+
+# What each record is for; verification and push treat them differently.
+SPF, RELAY_SPF, DKIM, DMARC, RP_MX, RP_SPF = (
+    "spf",
+    "relay-spf",
+    "dkim",
+    "dmarc",
+    "return-path-mx",
+    "return-path-spf",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Record:
+    zone: str
+    name: str  # fully qualified, lower-case, no trailing dot
+    type: str  # TXT or MX
+    purpose: str
+    value: str  # TXT: the whole text, unsplit; MX: "PREFERENCE HOST." (with the dot)
+    ttl: int
+    owner: str  # the resource address it comes from
+
+    @property
+    def key(self) -> str:
+        """Identity across plans and verifications (a value change keeps the key)."""
+        return f"{self.name}/{self.type}/{self.purpose}"
+
+    @property
+    def known(self) -> bool:
+        return UNKNOWN not in self.value
+
+
+StoredResource = Mapping[str, Any]
+
+
+def spf_include(spf_domain: str) -> str:
+    return f"v=spf1 include:{spf_domain} ~all"
+
+
+def relay_spf(relay: Mapping[str, Any]) -> str | None:
+    terms = [f"ip4:{a}" for a in relay.get("ipv4", [])]
+    terms += [f"ip6:{a}" for a in relay.get("ipv6", [])]
+    if not terms and relay.get("hostname"):
+        terms = [f"a:{relay['hostname']}"]
+    return f"v=spf1 {' '.join(terms)} ~all" if terms else None
+
+
+def dkim_value(algorithm: str, public_key: str | None) -> str:
+    k = "ed25519" if algorithm == "ed25519" else "rsa"
+    return f"v=DKIM1; k={k}; p={public_key or UNKNOWN}"
+
+
+def dmarc_value(dmarc: Mapping[str, Any]) -> str:
+    tags = [("v", "DMARC1"), ("p", dmarc["policy"])]
+    for key, tag in (
+        ("subdomain_policy", "sp"),
+        ("adkim", "adkim"),
+        ("aspf", "aspf"),
+        ("pct", "pct"),
+    ):
+        if key in dmarc:
+            tags.append((tag, str(dmarc[key])))
+    for key in ("rua", "ruf"):
+        if dmarc.get(key):
+            tags.append((key, ",".join(dmarc[key])))
+    return "; ".join(f"{k}={v}" for k, v in tags)
+
+
+def zone_of(name: str, domains: Iterable[str]) -> str:
+    """The declared domain `name` falls in, else its parent (e.g. _spf.example.net)."""
+    best = ""
+    for domain in domains:
+        if (name == domain or name.endswith("." + domain)) and len(domain) > len(best):
+            best = domain
+    return best or name.split(".", 1)[-1]
+
+
+def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
+    """Every record the given resources need, sorted by zone, name, type, purpose."""
+    res = list(resources)
+    relay = next((r["attributes"] for r in res if r["type"] == "relay"), {})
+    domains = [r["name"] for r in res if r["type"] == "domain"]
+    out: list[Record] = []
+
+    def add(name: str, rtype: str, purpose: str, value: str, owner: str) -> None:
+        out.append(Record(zone_of(name, domains), name, rtype, purpose, value, ttl, owner))
+
+    spf_domain = relay.get("spf_domain")
+    relay_value = relay_spf(relay)
+    if spf_domain and relay_value:
+        add(spf_domain, "TXT", RELAY_SPF, relay_value, "relay")
+    for r in res:
+        owner = f'{r["type"]}["{r["name"]}"]'
+        attrs = r["attributes"]
+        if r["type"] == "domain":
+            _domain_records(add, r["name"], attrs, relay, owner)
+        elif r["type"] == "dkim":
+            public = (r.get("computed") or {}).get("public_key")
+            add(
+                f"{attrs['selector']}._domainkey.{attrs['domain']}",
+                "TXT",
+                DKIM,
+                dkim_value(attrs["algorithm"], public),
+                owner,
+            )
+    return sorted(out)
+
+
+def _domain_records(
+    add: Any, domain: str, attrs: Mapping[str, Any], relay: Mapping[str, Any], owner: str
+) -> None:
+    spf_domain = relay.get("spf_domain")
+    if attrs.get("spf", True) and spf_domain:
+        add(domain, "TXT", SPF, spf_include(spf_domain), owner)
+    if attrs.get("dmarc"):
+        add(f"_dmarc.{domain}", "TXT", DMARC, dmarc_value(attrs["dmarc"]), owner)
+    return_path = attrs.get("return_path")
+    if return_path and relay.get("hostname"):
+        add(return_path, "MX", RP_MX, f"10 {relay['hostname']}.", owner)
+        if attrs.get("spf", True) and spf_domain:
+            add(return_path, "TXT", RP_SPF, spf_include(spf_domain), owner)

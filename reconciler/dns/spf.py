@@ -1,0 +1,121 @@
+"""Enough of RFC 7208 to answer: does this SPF record authorise the relay, and
+how many DNS lookups does it cost?
+
+Lookups are counted statically over the whole include/redirect tree (the
+worst case a receiver may meet), and more than 10 is flagged (RFC 7208 4.6.4).
+Authorisation evaluates the record for each relay address (section 4.6).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+LOOKUP_LIMIT = 10
+_COUNTED = ("include", "a", "mx", "ptr", "exists", "redirect")
+Query = Callable[[str, str], list[str]]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def spf_records(texts: list[str]) -> list[str]:
+    return [t for t in texts if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
+
+
+@dataclass
+class SpfCheck:
+    lookups: int = 0
+    problems: list[str] = field(default_factory=list)
+    includes: set[str] = field(default_factory=set)
+
+
+def _terms(record: str) -> list[tuple[str, str, str]]:
+    """(qualifier, name, argument) for each term after v=spf1."""
+    out = []
+    for term in record.split()[1:]:
+        qualifier = term[0] if term[0] in "+-~?" else "+"
+        body = term[1:] if term[0] in "+-~?" else term
+        if "=" in body and ":" not in body.split("=", 1)[0]:
+            name, _, arg = body.partition("=")
+        else:
+            name, _, arg = body.partition(":")
+            if "/" in name:
+                name, arg = name.split("/", 1)[0], "/" + name.split("/", 1)[1]
+        out.append((qualifier, name.lower(), arg))
+    return out
+
+
+def count_lookups(
+    domain: str, query: Query, check: SpfCheck, seen: frozenset[str] = frozenset()
+) -> None:
+    """Add every DNS-querying term reachable from `domain`'s record to check.lookups."""
+    if domain in seen:
+        check.problems.append(f"SPF include loop at {domain}")
+        return
+    records = spf_records(query(domain, "TXT"))
+    if len(records) != 1:
+        if len(records) > 1:
+            check.problems.append(f"{domain} has {len(records)} SPF records (permerror)")
+        return
+    for _, name, arg in _terms(records[0]):
+        if name in _COUNTED:
+            check.lookups += 1
+        if name in ("include", "redirect") and arg:
+            check.includes.add(arg.lower())
+            count_lookups(arg.lower(), query, check, seen | {domain})
+
+
+def evaluate(domain: str, ip: Address, query: Query, depth: int = 0) -> str:
+    """The SPF result for `ip` sending as `domain`: pass, fail, softfail, neutral, none,
+    permerror."""
+    if depth > LOOKUP_LIMIT:
+        return "permerror"
+    records = spf_records(query(domain, "TXT"))
+    if not records:
+        return "none"
+    if len(records) > 1:
+        return "permerror"
+    redirect = None
+    for qualifier, name, arg in _terms(records[0]):
+        if name == "redirect":
+            redirect = arg
+            continue
+        if _matches(name, arg, domain, ip, query, depth):
+            return {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}[qualifier]
+    if redirect:
+        result = evaluate(redirect.lower(), ip, query, depth + 1)
+        return "permerror" if result == "none" else result
+    return "neutral"
+
+
+def _matches(name: str, arg: str, domain: str, ip: Address, query: Query, depth: int) -> bool:
+    if name == "all":
+        return True
+    if name in ("ip4", "ip6"):
+        try:
+            return ip in ipaddress.ip_network(arg, strict=False)
+        except ValueError:
+            return False
+    if name == "include":
+        return evaluate(arg.lower(), ip, query, depth + 1) == "pass"
+    if name == "a":
+        target, cidr = _target(arg, domain)
+        return any(_in(ip, a, cidr) for t in ("A", "AAAA") for a in query(target, t))
+    if name == "mx":
+        target, cidr = _target(arg, domain)
+        hosts = [mx.split()[-1].rstrip(".") for mx in query(target, "MX")]
+        return any(_in(ip, a, cidr) for h in hosts[:10] for t in ("A", "AAAA") for a in query(h, t))
+    return False  # ptr and exists (with macros) are not evaluated: they do not match
+
+
+def _target(arg: str, domain: str) -> tuple[str, str]:
+    target, _, cidr = arg.partition("/")
+    return (target or domain).lower(), cidr
+
+
+def _in(ip: Address, address: str, cidr: str) -> bool:
+    try:
+        net = ipaddress.ip_network(f"{address}/{cidr}" if cidr else address, strict=False)
+    except ValueError:
+        return False
+    return ip.version == net.version and ip in net
