@@ -296,13 +296,22 @@ def check_dns_inputs(doc: Document) -> Iterator[Reason]:
         elif not isinstance(relay.get("hostname"), str):
             yield doc.reason(path, "a return path needs relay.hostname: its MX points there")
         elif isinstance(name, str) and not rp.lower().endswith("." + name.lower()):
-            yield doc.reason(path, f"{rp} is not under {name}: SPF on the return path will "
-                             "not align with the From domain for DMARC", severity="warning")
+            yield doc.reason(
+                path,
+                f"{rp} is not under {name}: SPF on the return path will "
+                "not align with the From domain for DMARC",
+                severity="warning",
+            )
     if spf_needed and not isinstance(relay.get("spf_domain"), str):
         more = f" and {len(spf_needed) - 1} more" if len(spf_needed) > 1 else ""
-        yield doc.reason(("domains", spf_needed[0]), f"no SPF record is produced for "
-                         f"{spf_needed[0]}{more} until relay.spf_domain is set (or set spf: "
-                         "false)", at_key=True, severity="warning")
+        yield doc.reason(
+            ("domains", spf_needed[0]),
+            f"no SPF record is produced for "
+            f"{spf_needed[0]}{more} until relay.spf_domain is set (or set spf: "
+            "false)",
+            at_key=True,
+            severity="warning",
+        )
 
 
 CHECKS: tuple[Check, ...] = (

@@ -25,6 +25,7 @@ def unsafe_reasons(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[
                 f"({100 * count / total:.0f} % > {DESTROY_THRESHOLD:.0%})"
             )
     reasons.extend(_signing_domains_lost(plan, stored))
+    reasons.extend(_active_selectors_lost(plan, stored))
     return reasons
 
 
@@ -34,6 +35,16 @@ def _signing_domains_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -
     if not doomed:
         return []
     signed = {r["attributes"]["domain"] for r in stored.values() if r["type"] == "dkim"}
+    senders = _senders_after(plan, stored)
+    return [
+        f"destroys domain {d} and its DKIM keys while {senders[d]} approved sender(s) at it "
+        "remain: their mail would go out unsigned"
+        for d in sorted(doomed & signed)
+        if senders[d]
+    ]
+
+
+def _senders_after(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> Counter[str]:
     gone = {c.address for c in plan.changes if c.action is Action.DELETE}
     senders = Counter(
         r["attributes"].get("domain")
@@ -45,10 +56,38 @@ def _signing_domains_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -
         for c in plan.changes
         if c.type == "sender" and c.action is Action.CREATE and c.after
     )
+    return senders
+
+
+def _active_selectors_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A domain left with no ACTIVE selector while senders remain: its mail goes unsigned
+    until a new selector's record is verified."""
+    hit = {c.address: c for c in plan.changes if c.type == "dkim"}
+    active: dict[str, list[str]] = {}
+    for addr, res in stored.items():
+        if res["type"] == "dkim" and res["computed"].get("status") == "ACTIVE":
+            active.setdefault(res["attributes"]["domain"], []).append(addr)
+    for c in hit.values():
+        if (
+            c.action in (Action.CREATE, Action.REPLACE)
+            and (c.after or {}).get("activation") == "immediate"
+        ):
+            active.setdefault(c.after["domain"], []).append(c.address + "#new")
+    doomed = {c.name for c in plan.changes if c.type == "domain" and c.action is Action.DELETE}
+    lost_all = []
+    for domain, addrs in active.items():
+        if domain in doomed:
+            continue  # reported by _signing_domains_lost
+        keep = [
+            a for a in addrs if a.endswith("#new") or a not in hit or hit[a].action is Action.UPDATE
+        ]
+        if not keep:
+            lost_all.append(domain)
+    senders = _senders_after(plan, stored)
     return [
-        f"destroys domain {d} and its DKIM keys while {senders[d]} approved sender(s) at it "
-        "remain: their mail would go out unsigned"
-        for d in sorted(doomed & signed)
+        f"removes every ACTIVE DKIM selector of {d} while {senders[d]} approved sender(s) "
+        "at it remain: their mail goes out unsigned until a new selector is verified"
+        for d in sorted(lost_all)
         if senders[d]
     ]
 

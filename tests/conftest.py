@@ -93,3 +93,37 @@ def run_binary(folder: Path, *args: str, stdin: str = "", timeout: float = 120) 
         env={**os.environ, "COLUMNS": "200"},
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+DNS_CONFIG = """\
+version: 1
+state: {path: state/state.json}
+dns: {output_dir: dns-out, ttl: 300}
+relay: {hostname: smtp.example.net, spf_domain: _spf.example.net, ipv4: [192.0.2.10]}
+domains:
+  example.com:
+    return_path: rp.example.com
+    dkim:
+      - {selector: s1, algorithm: rsa-2048}
+      - {selector: ed, algorithm: ed25519}
+    dmarc: {policy: quarantine, rua: ["mailto:dmarc@example.com"]}
+senders: [noreply@example.com]
+"""
+
+
+@pytest.fixture
+def dns_project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "postform.yaml").write_text(DNS_CONFIG)
+    return folder
+
+
+@pytest.fixture
+def knot(tmp_path: Path):
+    """Knot DNS serving example.com and example.net on a free loopback port."""
+    from tests.knot import Knot
+
+    server = Knot(tmp_path / "knot", ["example.com", "example.net"]).start()
+    yield server
+    server.stop()

@@ -27,7 +27,7 @@ def test_large_messages_allowed_when_every_sending_domain_has_spf_and_dkim(tmp_p
             tmp_path,
             (
                 "version: 1\nlimits: {max_message_bytes: 20971520}\n"
-            "relay: {spf_domain: _spf.example.net}\n"
+                "relay: {spf_domain: _spf.example.net}\n"
                 "domains:\n  example.com: {dkim: [{selector: s1}]}\nsenders: [a@example.com]\n"
             ),
         )

@@ -90,7 +90,8 @@ def octodns_zone(zone: str, records: Iterable[Record]) -> str:
         grouped[(r.name, r.type)].append(r)
     for (name, rtype), rows in grouped.items():
         relative = "" if name == zone else name[: -len(zone) - 1]
-        entry: dict[str, object] = {"type": rtype, "ttl": rows[0].ttl}
+        # octoDNS's loader insists on sorted keys: ttl, type, values.
+        entry: dict[str, object] = {"ttl": rows[0].ttl, "type": rtype}
         if rtype == "MX":
             entry["values"] = [_octodns_mx(r.value) for r in rows]
         else:
@@ -108,7 +109,7 @@ def octodns_zone(zone: str, records: Iterable[Record]) -> str:
 
 def _octodns_mx(value: str) -> dict[str, object]:
     preference, exchange = value.split()
-    return {"preference": int(preference), "exchange": exchange}
+    return {"exchange": exchange, "preference": int(preference)}
 
 
 def render_octodns(records: Iterable[Record]) -> str:

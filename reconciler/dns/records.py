@@ -96,8 +96,11 @@ def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
     domains = [r["name"] for r in res if r["type"] == "domain"]
     out: list[Record] = []
 
-    def add(name: str, rtype: str, purpose: str, value: str, owner: str) -> None:
-        out.append(Record(zone_of(name, domains), name, rtype, purpose, value, ttl, owner))
+    def add(
+        name: str, rtype: str, purpose: str, value: str, owner: str, zone: str | None = None
+    ) -> None:
+        zone = zone or zone_of(name, domains)
+        out.append(Record(zone, name, rtype, purpose, value, ttl, owner))
 
     spf_domain = relay.get("spf_domain")
     relay_value = relay_spf(relay)
@@ -110,13 +113,9 @@ def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
             _domain_records(add, r["name"], attrs, relay, owner)
         elif r["type"] == "dkim":
             public = (r.get("computed") or {}).get("public_key")
-            add(
-                f"{attrs['selector']}._domainkey.{attrs['domain']}",
-                "TXT",
-                DKIM,
-                dkim_value(attrs["algorithm"], public),
-                owner,
-            )
+            name = f"{attrs['selector']}._domainkey.{attrs['domain']}"
+            zone = zone_of(name, [*domains, attrs["domain"]])
+            add(name, "TXT", DKIM, dkim_value(attrs["algorithm"], public), owner, zone)
     return sorted(out)
 
 
