@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from reconciler.statefile import read_state
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("knotd") is None and not Path("/usr/sbin/knotd").exists(),
-    reason="Knot DNS (knotd) is not installed",
-)
 
 STATE = Path("state") / "state.json"
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from reconciler.dns.formats import render_bind, render_nsupdate, txt_strings
 from reconciler.dns.records import Record, dmarc_value, records_for, relay_spf
 from reconciler.statefile import read_state
+from tests.conftest import require_tool
 
 STATE = Path("state") / "state.json"
 
@@ -61,8 +59,8 @@ def test_apply_writes_every_output_and_records_cover_each_purpose(dns_project: P
     assert mx["value"] == "10 smtp.example.net."
 
 
-@pytest.mark.skipif(shutil.which("named-checkzone") is None, reason="bind9-utils not installed")
 def test_zone_fragments_pass_named_checkzone(dns_project: Path, cli, tmp_path: Path) -> None:
+    require_tool("named-checkzone")
     cli(dns_project, "apply", "--auto-approve")
     for zone in ("example.com", "example.net"):
         fragment = (dns_project / "dns-out" / f"{zone}.zone").read_text()

@@ -80,7 +80,14 @@ def evaluate(domain: str, ip: Address, query: Query, depth: int = 0) -> str:
         if name == "redirect":
             redirect = arg
             continue
-        if _matches(name, arg, domain, ip, query, depth):
+        if name == "include":
+            inner = evaluate(arg.lower(), ip, query, depth + 1)
+            if inner in ("permerror", "none"):
+                return "permerror"  # RFC 7208 5.2: an include that errs makes the record err
+            matched = inner == "pass"
+        else:
+            matched = _matches(name, arg, domain, ip, query)
+        if matched:
             return {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}[qualifier]
     if redirect:
         result = evaluate(redirect.lower(), ip, query, depth + 1)
@@ -88,7 +95,7 @@ def evaluate(domain: str, ip: Address, query: Query, depth: int = 0) -> str:
     return "neutral"
 
 
-def _matches(name: str, arg: str, domain: str, ip: Address, query: Query, depth: int) -> bool:
+def _matches(name: str, arg: str, domain: str, ip: Address, query: Query) -> bool:
     if name == "all":
         return True
     if name in ("ip4", "ip6"):
@@ -96,8 +103,6 @@ def _matches(name: str, arg: str, domain: str, ip: Address, query: Query, depth:
             return ip in ipaddress.ip_network(arg, strict=False)
         except ValueError:
             return False
-    if name == "include":
-        return evaluate(arg.lower(), ip, query, depth + 1) == "pass"
     if name == "a":
         target, cidr = _target(arg, domain)
         return any(_in(ip, a, cidr) for t in ("A", "AAAA") for a in query(target, t))
