@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.dns.lifecycle import drift
-from reconciler.dns.records import Record, records_for
+from reconciler.dns.records import RECORD_SOURCES, Record, records_for
 from reconciler.plan import Action, Change, DnsChange
 from reconciler.statefile import State
 
@@ -14,9 +14,12 @@ from reconciler.statefile import State
 def after_resources(
     changes: tuple[Change, ...], stored: Mapping[str, Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Resources as they will be after the changes; computed values not made yet are absent."""
-    out = {addr: dict(res) for addr, res in stored.items()}
+    """The resources DNS records come from (relay, domains, DKIM), as they will be after
+    the changes; computed values not made yet are absent."""
+    out = {addr: res for addr, res in stored.items() if res["type"] in RECORD_SOURCES}
     for c in changes:
+        if c.type not in RECORD_SOURCES:
+            continue
         if c.action is Action.DELETE:
             out.pop(c.address, None)
             continue
@@ -77,6 +80,6 @@ def activation_notes(changes: tuple[Change, ...]) -> tuple[str, ...]:
 def dns_view(
     changes: tuple[Change, ...], state: State, ttl: int
 ) -> tuple[tuple[DnsChange, ...], tuple[str, ...], tuple[str, ...]]:
-    before = records_for(state.resources.values(), ttl)
+    before = records_for((r for r in state.resources.values() if r["type"] in RECORD_SOURCES), ttl)
     after = records_for(after_resources(changes, state.resources), ttl)
     return dns_changes(before, after), activation_notes(changes), tuple(drift(state, before))

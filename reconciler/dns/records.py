@@ -7,11 +7,13 @@ folder, verification, push and the plan (where a key not made yet is UNKNOWN).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 UNKNOWN = "(known after apply)"
+# The resource types records are computed from.
+RECORD_SOURCES = frozenset({"relay", "domain", "dkim"})
 
 # What each record is for; verification and push treat them differently.
 SPF, RELAY_SPF, DKIM, DMARC, RP_MX, RP_SPF = (
@@ -80,20 +82,24 @@ def dmarc_value(dmarc: Mapping[str, Any]) -> str:
     return "; ".join(f"{k}={v}" for k, v in tags)
 
 
-def zone_of(name: str, domains: Iterable[str]) -> str:
-    """The declared domain `name` falls in, else its parent (e.g. _spf.example.net)."""
-    best = ""
-    for domain in domains:
-        if (name == domain or name.endswith("." + domain)) and len(domain) > len(best):
-            best = domain
-    return best or name.split(".", 1)[-1]
+def zone_of(name: str, domains: Collection[str]) -> str:
+    """The declared domain `name` falls in, else its parent (e.g. _spf.example.net).
+
+    Walks the name's suffixes, longest first: linear in labels, not in domains.
+    """
+    labels = name.split(".")
+    for i in range(len(labels) - 1):
+        suffix = ".".join(labels[i:])
+        if suffix in domains:
+            return suffix
+    return name.split(".", 1)[-1]
 
 
 def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
     """Every record the given resources need, sorted by zone, name, type, purpose."""
     res = list(resources)
     relay = next((r["attributes"] for r in res if r["type"] == "relay"), {})
-    domains = [r["name"] for r in res if r["type"] == "domain"]
+    domains = {r["name"] for r in res if r["type"] == "domain"}
     out: list[Record] = []
 
     def add(
@@ -114,7 +120,7 @@ def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
         elif r["type"] == "dkim":
             public = (r.get("computed") or {}).get("public_key")
             name = f"{attrs['selector']}._domainkey.{attrs['domain']}"
-            zone = zone_of(name, [*domains, attrs["domain"]])
+            zone = zone_of(name, domains | {attrs["domain"]})
             add(name, "TXT", DKIM, dkim_value(attrs["algorithm"], public), owner, zone)
     return sorted(out)
 
