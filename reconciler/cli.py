@@ -11,6 +11,7 @@ import typer
 
 from reconciler.apply import IssuedCredential, apply_plan
 from reconciler.cli_dns import dns_app, refresh
+from reconciler.cli_relay import relay_app
 from reconciler.cliutil import ConfigOpt, LockTimeoutOpt, err, out, reported
 from reconciler.config import DEFAULT_CONFIG, Config, load_config
 from reconciler.dns.outputs import write_outputs
@@ -40,6 +41,7 @@ app = typer.Typer(
 state_app = typer.Typer(help="Inspect the stored state.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(dns_app, name="dns")
+app.add_typer(relay_app, name="relay")
 app.command()(refresh)
 
 AutoApproveOpt = Annotated[

@@ -47,3 +47,18 @@ def normalize_address(text: str) -> str | None:
     """The address with its domain lower-cased (local parts are case-sensitive)."""
     parts = split_address(text)
     return None if parts is None else f"{parts[0]}@{parts[1]}"
+
+
+def parse_listener(text: str) -> tuple[str, int, str] | None:
+    """'HOST:PORT[/starttls|/tls]' -> (host, port, mode), or None when malformed."""
+    address, _, mode = text.partition("/")
+    mode = mode or "starttls"
+    if mode not in ("starttls", "tls"):
+        return None
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+    else:
+        host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port), mode

@@ -40,6 +40,7 @@ def _add_domain(policy: dict[str, Any], res: dict[str, Any]) -> None:
     entry = _domain(policy, res["name"])
     entry["spf"] = res["attributes"].get("spf", True)
     entry["dmarc"] = res["attributes"].get("dmarc")
+    entry["return_path"] = res["attributes"].get("return_path")
 
 
 def _add_dkim(policy: dict[str, Any], res: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import Reason
+from reconciler.names import parse_listener
 from reconciler.yamlload import Document
 
 MIB = 1024 * 1024
@@ -80,6 +81,13 @@ def check_relay(doc: Document) -> Iterator[Reason]:
         value = relay.get(key)
         if isinstance(value, str) and not names.is_domain(value, underscore):
             yield doc.reason(("relay", key), f"{value!r} is not a valid domain name")
+    for i, listener in enumerate(_list(relay.get("listen"))):
+        if isinstance(listener, str) and parse_listener(listener) is None:
+            yield doc.reason(
+                ("relay", "listen", i),
+                f"{listener!r} is not HOST:PORT, "
+                "HOST:PORT/starttls or HOST:PORT/tls (IPv6 as [::1]:587)",
+            )
     for key, version in (("ipv4", 4), ("ipv6", 6)):
         for i, value in enumerate(_list(relay.get(key))):
             if not isinstance(value, str):

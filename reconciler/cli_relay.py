@@ -1,0 +1,79 @@
+"""`postform relay serve`: run the SMTP relay on the applied state."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, reported
+from reconciler.config import load_config
+from reconciler.errors import PostformError
+from relay.policy import PolicyError, read_policy
+from relay.server import Listener, Relay
+
+relay_app = typer.Typer(
+    help="The SMTP relay that enforces the applied state.", no_args_is_help=True
+)
+
+
+def _beside(base: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+@relay_app.command("serve")
+@reported
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG_PATH,
+    listen: Annotated[
+        list[str] | None,
+        typer.Option("--listen", help="HOST:PORT[/starttls|/tls]; repeat for several."),
+    ] = None,
+    self_signed: Annotated[
+        bool, typer.Option("--self-signed", help="Make a throwaway certificate (trials only).")
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Spool and counters folder.")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds SIGTERM waits for transactions.", min=0)
+    ] = 30.0,
+) -> None:
+    """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
+    cfg = load_config(config)
+    base = cfg.file.resolve().parent
+    try:
+        policy = read_policy(cfg.state_path)
+        for text in listen or []:
+            Listener.parse(text)
+    except (PolicyError, ValueError) as exc:
+        raise PostformError(str(exc)) from None
+    folder = data_dir or (
+        _beside(base, policy.data_dir) if policy.data_dir else cfg.state_path.parent / "relay"
+    )
+    tls = (
+        (_beside(base, policy.tls["cert"]), _beside(base, policy.tls["key"]))
+        if (policy.tls and not self_signed)
+        else None
+    )
+    try:
+        relay = Relay(
+            state_path=cfg.state_path,
+            data_dir=folder,
+            listen=listen,
+            tls_files=tls,
+            use_self_signed=self_signed,
+            grace=grace,
+        )
+        code = asyncio.run(relay.run())
+    except PolicyError as exc:
+        raise PostformError(str(exc)) from None
+    except ssl.SSLError as exc:
+        raise PostformError(f"cannot use the TLS certificate or key: {exc}") from None
+    except OSError as exc:
+        raise PostformError(f"cannot start the relay: {exc}") from None
+    raise typer.Exit(code)

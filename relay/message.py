@@ -1,0 +1,80 @@
+"""Message hygiene before spooling: line endings, the From: header, added headers.
+
+Works on the raw bytes aiosmtpd hands over (CRLF lines, dot-unstuffed).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import secrets
+import time
+from datetime import UTC, datetime
+
+CRLF = b"\r\n"
+
+
+def _date(ts: float) -> str:
+    """RFC 5322 date in UTC, e.g. 'Fri, 27 Nov 2026 18:34:59 +0000'."""
+    return email.utils.format_datetime(datetime.fromtimestamp(ts, UTC))
+
+
+def bare_line_ending(data: bytes) -> str | None:
+    """'LF' or 'CR' when `data` holds a line ending other than CRLF (SMTP smuggling)."""
+    pairs = data.count(CRLF)
+    if data.count(b"\n") != pairs:
+        return "LF"
+    if data.count(b"\r") != pairs:
+        return "CR"
+    return None
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """(header block ending in CRLF, body). A message with no body keeps b''."""
+    if data.startswith(CRLF):
+        return b"", data[2:]
+    head, sep, body = data.partition(b"\r\n\r\n")
+    return (head + CRLF, body) if sep else (data if data.endswith(CRLF) else data + CRLF, b"")
+
+
+def header_fields(head: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value) per header field, in order."""
+    fields: list[list[bytes]] = []
+    for line in head.split(CRLF):
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1] += b" " + line.strip()
+        else:
+            name, _, value = line.partition(b":")
+            fields.append([name.strip().lower(), value.strip()])
+    return [(n.decode("ascii", "replace"), v.decode("utf-8", "replace")) for n, v in fields]
+
+
+def from_addresses(fields: list[tuple[str, str]]) -> tuple[int, list[str]]:
+    """(number of From: fields, the addresses they hold)."""
+    values = [v for n, v in fields if n == "from"]
+    return len(values), [a for _, a in email.utils.getaddresses(values) if a]
+
+
+def added_headers(fields: list[tuple[str, str]], hostname: str, now: float) -> bytes:
+    """Date and Message-ID when the message lacks them (RFC 5322 3.6)."""
+    names = {n for n, _ in fields}
+    out = b""
+    if "date" not in names:
+        out += b"Date: " + _date(now).encode() + CRLF
+    if "message-id" not in names:
+        token = f"{int(now * 1000):x}.{secrets.token_hex(8)}"
+        out += f"Message-ID: <{token}@{hostname}>".encode() + CRLF
+    return out
+
+
+def received_header(
+    *, hostname: str, helo: str, peer: str, tls: str | None, queue_id: str, user: str, now: float
+) -> bytes:
+    protocol = "ESMTPSA" if tls else "ESMTPA"
+    tls_note = f" ({tls})" if tls else ""
+    date = _date(now or time.time())
+    return (
+        f"Received: from {helo} ([{peer}])\r\n\tby {hostname} (postform) with {protocol}"
+        f"{tls_note} id {queue_id}\r\n\tfor authenticated user {user}; {date}\r\n"
+    ).encode()

@@ -1,0 +1,34 @@
+"""Every reply the relay's policy gives, named after its code. Tests assert these."""
+
+from __future__ import annotations
+
+S250_QUEUED = "250 2.0.0 OK: queued as {queue_id}"
+S250_SENDER_OK = "250 2.1.0 Sender OK"
+S250_RECIPIENT_OK = "250 2.1.5 Recipient OK"
+
+S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed logins from {peer}; try again later"
+S421_SHUTTING_DOWN = "421 4.3.2 Relay shutting down; try again later"
+S451_RATE_LIMITED = "451 4.7.1 Rate limit exceeded: {limit} messages per minute; try again later"
+S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
+S452_DAILY_LIMIT = (
+    "452 4.7.1 Daily recipient limit reached ({limit} per UTC day); try again tomorrow"
+)
+S535_BAD_CREDENTIALS = "535 5.7.8 Authentication credentials invalid"
+S550_SENDER_NOT_APPROVED = "550 5.7.1 Sender <{address}> is not an approved sender"
+S550_SENDER_NOT_ALLOWED = "550 5.7.1 Sender <{address}> is not approved for user {user}"
+S550_FROM_NOT_APPROVED = "550 5.7.1 From: header address <{address}> is not an approved sender"
+S550_FROM_NOT_ALLOWED = "550 5.7.1 From: header address <{address}> is not approved for user {user}"
+S550_FROM_COUNT = "550 5.6.0 A message needs exactly one From: header with one address ({found})"
+S550_SUPPRESSED = "550 5.1.1 Recipient <{address}> is on the suppression list ({reason})"
+S550_BARE_LINE_ENDING = (
+    "550 5.5.2 Bare {kind} in message data: line endings must be CRLF (RFC 5321 2.3.8)"
+)
+S552_TOO_BIG = "552 5.3.4 Message too big: the limit is {limit} bytes"
+S555_BAD_ADDRESS = "553 5.1.3 Address <{address}> is not a valid email address"
+
+# aiosmtpd's own wording for the size limit lacks an enhanced status code; the
+# server rewrites these two replies to S552_TOO_BIG.
+AIOSMTPD_SIZE_REPLIES = (
+    "552 Error: message size exceeds fixed maximum message size",
+    "552 Error: Too much mail data",
+)

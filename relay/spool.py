@@ -1,0 +1,125 @@
+"""The durable spool: one file per accepted message, written with group commit.
+
+A message is acknowledged only after its file (envelope + signed message) and the
+directory entry that names it are on disk. Messages arriving together share the
+cost: a committer writes every pending file, fdatasyncs each, renames them into
+queue/ and fsyncs the directory once, then wakes all their sessions. A file in
+tmp/ was never acknowledged and is removed at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAGIC = b"POSTFORM-SPOOL 1\n"
+_counter = itertools.count()
+
+
+def new_queue_id() -> str:
+    """Sortable by arrival, unique across processes: microseconds, pid, counter."""
+    return f"{time.time_ns() // 1000:014x}{os.getpid() & 0xFFFFFF:06x}{next(_counter) & 0xFFFF:04x}"
+
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    queue_id: str
+    envelope: dict[str, Any]
+    message: bytes
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.queue = root / "queue"
+        self.tmp = root / "tmp"
+        for folder in (root, self.queue, self.tmp):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for leftover in self.tmp.iterdir():
+            leftover.unlink()  # never acknowledged
+        self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._committer: asyncio.Task[None] | None = None
+
+    async def store(self, queue_id: str, envelope: dict[str, Any], message: bytes) -> None:
+        """Write the message durably; returns once it is on disk (or raises OSError)."""
+        header = json.dumps({"queue_id": queue_id, **envelope}, separators=(",", ":")).encode()
+        payload = MAGIC + header + b"\n" + message
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((queue_id, payload, done))
+        if self._committer is None or self._committer.done():
+            self._wakeup = asyncio.Event()
+            self._committer = loop.create_task(self._commit_loop())
+        assert self._wakeup is not None
+        self._wakeup.set()
+        await done
+
+    async def _commit_loop(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                await loop.run_in_executor(None, self._commit, batch)
+            except OSError as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def _commit(self, batch: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
+        written = []
+        try:
+            for queue_id, payload, _ in batch:
+                tmp = self.tmp / f"{queue_id}.msg"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(fd, payload)
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+                written.append((tmp, self.queue / f"{queue_id}.msg"))
+            for tmp, final in written:
+                os.rename(tmp, final)
+            _fsync_dir(self.queue)
+        except OSError:
+            for tmp, _ in written:
+                tmp.unlink(missing_ok=True)
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        return (p.stem for p in sorted(self.queue.glob("*.msg")))
+
+    def read(self, queue_id: str) -> SpooledMessage:
+        return read_spool_file(self.queue / f"{queue_id}.msg")
+
+
+def read_spool_file(path: Path) -> SpooledMessage:
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        raise ValueError(f"{path} is not a postform spool file")
+    header, _, message = raw[len(MAGIC) :].partition(b"\n")
+    envelope = json.loads(header)
+    return SpooledMessage(envelope.pop("queue_id"), envelope, message)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
