@@ -65,7 +65,8 @@ LINE_WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF e
 FOLD = "\r\n\t"
 _MIN_B_ROOM = 16  # base64 characters that must fit on the line that holds "b="
 
-_WSP_RUN = re.compile(rb"[ \t]+")
+# A WSP run other than a lone SP (those are already canonical; skipping them is ~3x faster).
+_WSP_RUN = re.compile(rb" [ \t]+|\t[ \t]*")
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 SigningKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -182,11 +183,13 @@ def _select_fields(fields: list[tuple[str, bytes]]) -> tuple[list[str], list[byt
     Each signed name is listed once per instance and the instances are taken
     bottom-up; "from" is listed once more than it occurs, which selects nothing.
     """
+    instances: dict[str, list[bytes]] = {}
+    for name, raw in fields:
+        instances.setdefault(name, []).append(raw)
     names: list[str] = []
     signed: list[bytes] = []
     for wanted in SIGNED_HEADERS:
-        instances = [raw for name, raw in fields if name == wanted]
-        for raw in reversed(instances):
+        for raw in reversed(instances.get(wanted, ())):
             names.append(wanted)
             signed.append(_relaxed_field(raw) + b"\r\n")
         if wanted == "from":

@@ -137,3 +137,13 @@ def knot(tmp_path: Path):
     server = Knot(tmp_path / "knot", ["example.com", "example.net"]).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory):
+    """One relay for a module's tests: default limits, STARTTLS and implicit-TLS ports."""
+    from tests.relayproc import RelayProcess
+
+    proc = RelayProcess(tmp_path_factory.mktemp("relay")).start()
+    yield proc
+    assert proc.stop() == 0
