@@ -68,12 +68,20 @@ def postform_cmd() -> list[str]:
 
 
 class RelayProcess:
-    def __init__(self, folder: Path, *, per_minute: int = 18000, per_day: int = 50000,
-                 max_bytes: int = 2097152, config: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        per_minute: int = 18000,
+        per_day: int = 50000,
+        max_bytes: int = 2097152,
+        config: str | None = None,
+    ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        text = config or RELAY_CONFIG.format(per_minute=per_minute, per_day=per_day,
-                                             max_bytes=max_bytes)
+        text = config or RELAY_CONFIG.format(
+            per_minute=per_minute, per_day=per_day, max_bytes=max_bytes
+        )
         (folder / "postform.yaml").write_text(text)
         self.ca = trustme.CA()
         cert = self.ca.issue_cert("relay.test", "localhost", "127.0.0.1")
@@ -87,8 +95,9 @@ class RelayProcess:
         self.creds = self.apply()
 
     def postform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*postform_cmd(), *args], cwd=self.folder, capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            [*postform_cmd(), *args], cwd=self.folder, capture_output=True, text=True, timeout=120
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"postform {' '.join(args)} failed:\n{result.stderr}")
         return result
@@ -103,14 +112,27 @@ class RelayProcess:
 
     def start(self, *extra: str) -> RelayProcess:
         self.lines = []
-        args = [*postform_cmd(), "relay", "serve", "--listen", f"127.0.0.1:{self.port}/starttls",
-                "--listen", f"127.0.0.1:{self.tls_port}/tls", "--grace", "5", *extra]
-        self.proc = subprocess.Popen(args, cwd=self.folder, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        args = [
+            *postform_cmd(),
+            "relay",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}/starttls",
+            "--listen",
+            f"127.0.0.1:{self.tls_port}/tls",
+            "--grace",
+            "5",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(
+            args, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
-        self.wait_for(lambda: sum('"event":"listening"' in line for line in self.lines) == 2,
-                      what="relay listening")
+        self.wait_for(
+            lambda: sum('"event":"listening"' in line for line in self.lines) == 2,
+            what="relay listening",
+        )
         return self
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
@@ -124,8 +146,9 @@ class RelayProcess:
             if cond():
                 return
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"relay exited ({self.proc.returncode}):\n"
-                                     + "\n".join(self.lines))
+                raise AssertionError(
+                    f"relay exited ({self.proc.returncode}):\n" + "\n".join(self.lines)
+                )
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {what}:\n" + "\n".join(self.lines[-30:]))
 
@@ -164,15 +187,31 @@ class RelayProcess:
             setattr(context, key, value)
         return context
 
-    def smtp(self, *, tls: bool = True, login: str | None = "app", source: str = "127.0.0.1",
-             implicit: bool = False) -> smtplib.SMTP:
+    def smtp(
+        self,
+        *,
+        tls: bool = True,
+        login: str | None = "app",
+        source: str = "127.0.0.1",
+        implicit: bool = False,
+    ) -> smtplib.SMTP:
         if implicit:
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                "127.0.0.1", self.tls_port, local_hostname="client.test", timeout=20,
-                context=self.client_context(check_hostname=False), source_address=(source, 0))
+                "127.0.0.1",
+                self.tls_port,
+                local_hostname="client.test",
+                timeout=20,
+                context=self.client_context(check_hostname=False),
+                source_address=(source, 0),
+            )
         else:
-            client = smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.test",
-                                  timeout=20, source_address=(source, 0))
+            client = smtplib.SMTP(
+                "127.0.0.1",
+                self.port,
+                local_hostname="client.test",
+                timeout=20,
+                source_address=(source, 0),
+            )
             client.ehlo()
             if tls:
                 client.starttls(context=self.client_context(check_hostname=False))
@@ -190,10 +229,17 @@ class RelayProcess:
         return raw.split(b"\n", 2)[2]
 
 
-def message(sender: str = "noreply@example.com", to: str = "someone@example.org",
-            subject: str = "Hello", extra: str = "", body: str = "Hi there.\r\n") -> bytes:
-    return (f"From: Example <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n{extra}"
-            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+def message(
+    sender: str = "noreply@example.com",
+    to: str = "someone@example.org",
+    subject: str = "Hello",
+    extra: str = "",
+    body: str = "Hi there.\r\n",
+) -> bytes:
+    return (
+        f"From: Example <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n{extra}"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ).encode()
 
 
 def queue_id_of(reply: bytes) -> str:

@@ -48,19 +48,28 @@ def perl_verifies(signed: bytes, name: str, value: str, tmp_path: Path) -> tuple
         require_tool("/usr/share/perl5/Mail/DKIM.pm")
     path = tmp_path / "signed.eml"
     path.write_bytes(signed)
-    result = subprocess.run(["perl", str(VERIFIER), str(path), name, value],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["perl", str(VERIFIER), str(path), name, value], capture_output=True, text=True, timeout=60
+    )
     return result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("sender,selector,algorithm", [
-    ("noreply@example.com", "ed._domainkey.example.com", "ed25519-sha256"),
-    ("alerts@rsa.example", "r1._domainkey.rsa.example", "rsa-sha256"),
-])
+@pytest.mark.parametrize(
+    "sender,selector,algorithm",
+    [
+        ("noreply@example.com", "ed._domainkey.example.com", "ed25519-sha256"),
+        ("alerts@rsa.example", "r1._domainkey.rsa.example", "rsa-sha256"),
+    ],
+)
 def test_signature_verifies_with_two_independent_verifiers(
-        relay: RelayProcess, tmp_path: Path, sender: str, selector: str, algorithm: str) -> None:
-    signed = submit(relay, sender, extra="Cc: c@example.org\r\nReply-To: r@example.com\r\n",
-                    body="Caf\u00e9 \t trailing  \r\n\r\n\r\n")
+    relay: RelayProcess, tmp_path: Path, sender: str, selector: str, algorithm: str
+) -> None:
+    signed = submit(
+        relay,
+        sender,
+        extra="Cc: c@example.org\r\nReply-To: r@example.com\r\n",
+        body="Caf\u00e9 \t trailing  \r\n\r\n\r\n",
+    )
     assert f"a={algorithm}".encode() in signed[:200]
     records = dns_records(relay)
     tampered = signed.replace(b"Subject: Hello", b"Subject: Hellp")
@@ -75,24 +84,35 @@ def test_signature_verifies_with_two_independent_verifiers(
 
 
 def test_signed_headers_cover_what_receivers_check(relay: RelayProcess) -> None:
-    signed = submit(relay, "noreply@example.com",
-                    extra="Cc: c@example.org\r\nReply-To: r@example.com\r\n")
+    signed = submit(
+        relay, "noreply@example.com", extra="Cc: c@example.org\r\nReply-To: r@example.com\r\n"
+    )
     header = signed.split(b"\r\nDate:", 1)[0].decode()
     tags = "".join(header.split())
     h = tags.split("h=", 1)[1].split(";", 1)[0].split(":")
-    for name in ("from", "to", "cc", "subject", "date", "message-id", "mime-version",
-                 "content-type", "reply-to"):
+    for name in (
+        "from",
+        "to",
+        "cc",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "reply-to",
+    ):
         assert name in h, (name, h)
     assert "c=relaxed/relaxed" in tags
 
 
 def test_domain_without_active_selector_sends_unsigned_and_says_so(relay: RelayProcess) -> None:
-    for sender, why in (("news@pending.example", "pending.example"),
-                        ("plain@unsigned.example", "unsigned.example")):
+    for sender, why in (
+        ("news@pending.example", "pending.example"),
+        ("plain@unsigned.example", "unsigned.example"),
+    ):
         signed = submit(relay, sender)
         assert b"DKIM-Signature" not in signed
-        relay.wait_for(lambda s=sender: any(e.get("sender") == s
-                                            for e in relay.events("accepted")))
+        relay.wait_for(lambda s=sender: any(e.get("sender") == s for e in relay.events("accepted")))
         event = [e for e in relay.events("accepted") if e["sender"] == sender][-1]
         assert event["dkim"] is None
         assert event["unsigned"] == f"no ACTIVE DKIM selector for {why}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import socket
 import ssl
@@ -62,7 +63,8 @@ def test_wrong_password_and_unknown_user(relay: RelayProcess) -> None:
     with pytest.raises(smtplib.SMTPAuthenticationError) as info:
         client.login(relay.creds["app"]["username"], "wrong")
     assert info.value.smtp_code == 535 and info.value.smtp_error == reply_text(
-        R.S535_BAD_CREDENTIALS)
+        R.S535_BAD_CREDENTIALS
+    )
     client.quit()
     other = relay.smtp(login=None, source="127.0.0.3")
     with pytest.raises(smtplib.SMTPAuthenticationError):
@@ -84,13 +86,17 @@ def test_tls_below_1_2_fails_the_handshake(relay: RelayProcess) -> None:
         pytest.skip("this OpenSSL cannot speak TLS 1.1 at all")
     if not _client_can_speak(old):
         pytest.skip("this OpenSSL refuses TLS 1.1 even against a permissive server")
-    with socket.create_connection(("127.0.0.1", relay.tls_port), timeout=10) as raw, \
-            pytest.raises(ssl.SSLError):
+    with (
+        socket.create_connection(("127.0.0.1", relay.tls_port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
         old.wrap_socket(raw)
     modern = relay.client_context(check_hostname=False, maximum_version=ssl.TLSVersion.TLSv1_2)
-    with socket.create_connection(("127.0.0.1", relay.tls_port), timeout=10) as raw:
-        with modern.wrap_socket(raw) as tls:
-            assert tls.version() == "TLSv1.2"
+    with (
+        socket.create_connection(("127.0.0.1", relay.tls_port), timeout=10) as raw,
+        modern.wrap_socket(raw) as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
 
 
 def _client_can_speak(context: ssl.SSLContext) -> bool:
@@ -156,42 +162,53 @@ def test_existing_date_and_message_id_are_kept(relay: RelayProcess) -> None:
 def test_unapproved_envelope_sender(relay: RelayProcess) -> None:
     client = relay.smtp()
     code, text = client.mail("stranger@example.com")
-    assert (code, text) == (550, reply_text(R.S550_SENDER_NOT_APPROVED,
-                                            address="stranger@example.com"))
+    assert (code, text) == (
+        550,
+        reply_text(R.S550_SENDER_NOT_APPROVED, address="stranger@example.com"),
+    )
     client.quit()
 
 
 def test_user_restricted_to_its_senders(relay: RelayProcess) -> None:
     client = relay.smtp(login="billing")
     code, text = client.mail("noreply@example.com")
-    assert (code, text) == (550, reply_text(R.S550_SENDER_NOT_ALLOWED,
-                                            address="noreply@example.com", user="billing"))
+    assert (code, text) == (
+        550,
+        reply_text(R.S550_SENDER_NOT_ALLOWED, address="noreply@example.com", user="billing"),
+    )
     code, _ = client.mail("billing@example.com")
     assert code == 250
     client.rcpt("x@example.org")
     code, text = client.data(message(sender="noreply@example.com"))
-    assert (code, text) == (550, reply_text(R.S550_FROM_NOT_ALLOWED,
-                                            address="noreply@example.com", user="billing"))
+    assert (code, text) == (
+        550,
+        reply_text(R.S550_FROM_NOT_ALLOWED, address="noreply@example.com", user="billing"),
+    )
     client.quit()
 
 
 def test_header_from_must_be_approved(relay: RelayProcess) -> None:
     client = relay.smtp()
-    code, text = send(client, "noreply@example.com", ["x@example.org"],
-                      message(sender="ceo@example.com"))
+    code, text = send(
+        client, "noreply@example.com", ["x@example.org"], message(sender="ceo@example.com")
+    )
     assert (code, text) == (550, reply_text(R.S550_FROM_NOT_APPROVED, address="ceo@example.com"))
     client.quit()
 
 
-@pytest.mark.parametrize("head", [
-    "To: x@example.org\r\nSubject: no from\r\n",
-    "From: noreply@example.com\r\nFrom: billing@example.com\r\nTo: x@example.org\r\n",
-    "From: noreply@example.com, billing@example.com\r\nTo: x@example.org\r\n",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        "To: x@example.org\r\nSubject: no from\r\n",
+        "From: noreply@example.com\r\nFrom: billing@example.com\r\nTo: x@example.org\r\n",
+        "From: noreply@example.com, billing@example.com\r\nTo: x@example.org\r\n",
+    ],
+)
 def test_missing_or_repeated_from_is_refused(relay: RelayProcess, head: str) -> None:
     client = relay.smtp()
-    code, text = send(client, "noreply@example.com", ["x@example.org"],
-                      (head + "\r\nbody\r\n").encode())
+    code, text = send(
+        client, "noreply@example.com", ["x@example.org"], (head + "\r\nbody\r\n").encode()
+    )
     assert code == 550 and text.startswith(b"5.6.0 A message needs exactly one From:")
     client.quit()
 
@@ -209,8 +226,10 @@ def test_suppressed_recipient_refused_others_still_go(relay: RelayProcess) -> No
     client = relay.smtp()
     client.mail("noreply@example.com")
     code, text = client.rcpt("blocked@example.org")
-    assert (code, text) == (550, reply_text(R.S550_SUPPRESSED, address="blocked@example.org",
-                                            reason="COMPLAINT"))
+    assert (code, text) == (
+        550,
+        reply_text(R.S550_SUPPRESSED, address="blocked@example.org", reason="COMPLAINT"),
+    )
     assert client.rcpt("fine@example.org")[0] == 250
     code, reply = client.data(message())
     assert code == 250
@@ -232,8 +251,9 @@ def test_size_is_advertised_and_enforced(relay: RelayProcess) -> None:
     client.quit()
 
 
-@pytest.mark.parametrize("body,kind", [(b"line one\nline two\r\n", "LF"),
-                                       (b"line one\rline two\r\n", "CR")])
+@pytest.mark.parametrize(
+    "body,kind", [(b"line one\nline two\r\n", "LF"), (b"line one\rline two\r\n", "CR")]
+)
 def test_bare_line_endings_are_refused(relay: RelayProcess, body: bytes, kind: str) -> None:
     client = relay.smtp()
     client.mail("noreply@example.com")
@@ -265,10 +285,8 @@ def test_repeated_failures_are_slowed_then_refused(relay: RelayProcess) -> None:
         except smtplib.SMTPServerDisconnected:
             codes.append(421)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 client.close()
-            except OSError:
-                pass
     assert codes[:4] == [535, 535, 535, 535] and codes[4] == 421
     with pytest.raises(smtplib.SMTPConnectError) as info:
         smtplib.SMTP("127.0.0.1", relay.port, timeout=10, source_address=(source, 0))
@@ -284,8 +302,15 @@ def test_log_has_one_json_line_per_event_and_no_secrets(relay: RelayProcess) -> 
     client.quit()
     relay.wait_for(lambda: relay.events("disconnect"), what="disconnect event")
     kinds = {e["event"] for e in relay.events()}
-    assert {"listening", "connect", "auth_ok", "accepted", "rejected", "disconnect",
-            "auth_fail"} <= kinds
+    assert {
+        "listening",
+        "connect",
+        "auth_ok",
+        "accepted",
+        "rejected",
+        "disconnect",
+        "auth_fail",
+    } <= kinds
     accepted = relay.events("accepted")[-1]
     assert len(accepted["queue_id"]) == 24 and accepted["dkim"] == "example.com/ed"
     text = "\n".join(relay.lines)
