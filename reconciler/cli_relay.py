@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import json
 import ssl
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +12,10 @@ import typer
 from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, reported
 from reconciler.config import load_config
 from reconciler.errors import PostformError
+from relay import supervisor
 from relay.policy import PolicyError, read_policy
 from relay.server import Listener, Relay
+from relay.tlsconfig import self_signed as make_self_signed
 
 relay_app = typer.Typer(
     help="The SMTP relay that enforces the applied state.", no_args_is_help=True
@@ -42,6 +44,9 @@ def serve(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds SIGTERM waits for transactions.", min=0)
     ] = 30.0,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes sharing the ports.", min=1)
+    ] = 1,
 ) -> None:
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     cfg = load_config(config)
@@ -55,21 +60,35 @@ def serve(
     folder = data_dir or (
         _beside(base, policy.data_dir) if policy.data_dir else cfg.state_path.parent / "relay"
     )
-    tls = (
-        (_beside(base, policy.tls["cert"]), _beside(base, policy.tls["key"]))
-        if (policy.tls and not self_signed)
-        else None
-    )
-    try:
-        relay = Relay(
+    if self_signed:
+        cert, key = make_self_signed(policy.hostname, folder / "tls")
+        warning = {
+            "event": "warning",
+            "cert": str(cert),
+            "message": "using a self-signed certificate: for local trials only",
+        }
+        typer.echo(json.dumps(warning), err=True)
+        tls: tuple[Path, Path] | None = (cert, key)
+    elif policy.tls:
+        tls = (_beside(base, policy.tls["cert"]), _beside(base, policy.tls["key"]))
+    else:
+        raise PostformError(
+            "no TLS certificate: set relay.tls {cert, key} in the config, or "
+            "run with --self-signed for a local trial"
+        )
+
+    def make(index: int, count: int) -> Relay:
+        return Relay(
             state_path=cfg.state_path,
             data_dir=folder,
             listen=listen,
             tls_files=tls,
-            use_self_signed=self_signed,
             grace=grace,
+            worker=(index, count),
         )
-        code = asyncio.run(relay.run())
+
+    try:
+        code = supervisor.serve(make, workers, folder / "spool")
     except PolicyError as exc:
         raise PostformError(str(exc)) from None
     except ssl.SSLError as exc:

@@ -23,7 +23,7 @@ from relay.policy import PolicyError, RelayPolicy, SigningKey, read_policy
 from relay.ratelimit import DailyCounter, TokenBucket, utc_day
 from relay.spool import Spool
 from relay.store import Store
-from relay.tlsconfig import self_signed, server_context
+from relay.tlsconfig import server_context
 
 
 class _QuietAiosmtpd(logging.Filter):
@@ -108,7 +108,7 @@ class Relay:
         data_dir: Path,
         listen: list[str] | None = None,
         tls_files: tuple[Path, Path] | None = None,
-        use_self_signed: bool = False,
+        worker: tuple[int, int] = (0, 1),
         log: EventLog | None = None,
         grace: float = 30.0,
         reload_interval: float = 0.5,
@@ -118,7 +118,7 @@ class Relay:
         self.policy: RelayPolicy = read_policy(state_path)
         self.listeners = [Listener.parse(t) for t in (listen or self.policy.listen)]
         self.tls_files = tls_files
-        self.use_self_signed = use_self_signed
+        self.worker, self.workers = worker
         self.log = log or EventLog()
         self.grace = grace
         self.reload_interval = reload_interval
@@ -126,7 +126,7 @@ class Relay:
         self.failures = FailureTracker()
         self.passwords = PasswordChecker()
         self.decode_plain = decode_plain
-        self.spool = Spool(data_dir / "spool")
+        self.spool = Spool(data_dir / "spool", clean=self.workers == 1)
         self.store = Store(data_dir / "relay.sqlite")
         self.bucket = self._restore_bucket()
         self.daily = DailyCounter()
@@ -138,9 +138,17 @@ class Relay:
         self._reload = asyncio.Event()
         self._stamp = self._state_stamp()
 
+    @property
+    def _bucket_name(self) -> str:
+        return f"messages/{self.worker}/{self.workers}"
+
+    def _per_worker(self, per_minute: int) -> int:
+        """Each worker enforces its share of the rate (connections spread evenly)."""
+        return max(1, per_minute // self.workers)
+
     def _restore_bucket(self) -> TokenBucket:
-        bucket = TokenBucket(self.policy.limits.messages_per_minute)
-        saved = self.store.load_bucket("messages")
+        bucket = TokenBucket(self._per_worker(self.policy.limits.messages_per_minute))
+        saved = self.store.load_bucket(self._bucket_name)
         if saved is not None:
             bucket.tokens = min(saved[0], float(bucket.per_minute))
             bucket.updated = saved[1]
@@ -161,22 +169,13 @@ class Relay:
             self._signers[ident] = signer
         return signer
 
-    def _contexts(self) -> ssl.SSLContext:
-        if self.tls_files is not None:
-            return server_context(*self.tls_files)
-        if self.use_self_signed:
-            cert, key = self_signed(self.policy.hostname, self.data_dir / "tls")
-            self.log.emit(
-                "warning",
-                message="using a self-signed certificate: for local "
-                "trials only; clients must not verify it",
-                cert=str(cert),
+    def _context(self) -> ssl.SSLContext:
+        if self.tls_files is None:
+            raise PolicyError(
+                "no TLS certificate: set relay.tls {cert, key} in the config, "
+                "or run with --self-signed for a local trial"
             )
-            return server_context(cert, key)
-        raise PolicyError(
-            "no TLS certificate: set relay.tls {cert, key} in the config, or "
-            "run with --self-signed for a local trial"
-        )
+        return server_context(*self.tls_files)
 
     def _factory(self, listener: Listener, context: ssl.SSLContext) -> RelaySMTP:
         implicit = listener.mode == "tls"
@@ -196,7 +195,7 @@ class Relay:
         )
 
     async def start(self) -> None:
-        context = self._contexts()
+        context = self._context()
         loop = asyncio.get_running_loop()
         for listener in self.listeners:
             server = await loop.create_server(
@@ -207,7 +206,9 @@ class Relay:
                 reuse_port=True,
             )
             self._servers.append(server)
-            self.log.emit("listening", listener=str(listener), serial=self.policy.serial)
+            self.log.emit(
+                "listening", listener=str(listener), serial=self.policy.serial, worker=self.worker
+            )
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; reload on SIGHUP or a new state serial."""
@@ -255,7 +256,7 @@ class Relay:
         old = self.policy
         self.policy = policy
         if policy.limits.messages_per_minute != old.limits.messages_per_minute:
-            self.bucket.per_minute = policy.limits.messages_per_minute
+            self.bucket.per_minute = self._per_worker(policy.limits.messages_per_minute)
         self.log.emit("policy_reloaded", serial=policy.serial, previous=old.serial, forced=forced)
 
     async def _flush_loop(self) -> None:
@@ -270,7 +271,7 @@ class Relay:
             self.daily.pending = 0
         else:
             self.daily.count = max(self.daily.count, self.store.day_count(self.daily.day))
-        self.store.save_bucket("messages", self.bucket.tokens, self.bucket.updated)
+        self.store.save_bucket(self._bucket_name, self.bucket.tokens, self.bucket.updated)
 
     async def shutdown(self) -> None:
         """Stop accepting; let transactions in progress finish; close idle sessions."""

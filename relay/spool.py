@@ -36,13 +36,16 @@ class SpooledMessage:
 
 
 class Spool:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clean: bool = True) -> None:
+        """`clean` removes leftovers in tmp/ (never acknowledged); with several worker
+        processes only the parent does that, before the workers start."""
         self.queue = root / "queue"
         self.tmp = root / "tmp"
         for folder in (root, self.queue, self.tmp):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for leftover in self.tmp.iterdir():
-            leftover.unlink()  # never acknowledged
+        if clean:
+            for leftover in self.tmp.iterdir():
+                leftover.unlink()
         self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._wakeup: asyncio.Event | None = None
         self._committer: asyncio.Task[None] | None = None
