@@ -6,6 +6,7 @@ Works on the raw bytes aiosmtpd hands over (CRLF lines, dot-unstuffed).
 from __future__ import annotations
 
 import email.utils
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -50,9 +51,16 @@ def header_fields(head: bytes) -> list[tuple[str, str]]:
     return [(n.decode("ascii", "replace"), v.decode("utf-8", "replace")) for n, v in fields]
 
 
+_SIMPLE_FROM = re.compile(r'(?:[^<>",;:@]*<)?([^<>\s",;:@]+@[^<>\s",;:@]+)>?')
+
+
 def from_addresses(fields: list[tuple[str, str]]) -> tuple[int, list[str]]:
     """(number of From: fields, the addresses they hold)."""
     values = [v for n, v in fields if n == "from"]
+    if len(values) == 1:
+        match = _SIMPLE_FROM.fullmatch(values[0].strip())
+        if match is not None:  # 'a@b' or 'Name <a@b>': skip the full RFC 5322 parser
+            return 1, [match.group(1)]
     return len(values), [a for _, a in email.utils.getaddresses(values) if a]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import ssl
 import time
@@ -40,6 +41,9 @@ logging.getLogger("mail.log").addFilter(_QuietAiosmtpd())
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
 
+_PLAIN_ANGLE_ADDR = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>")
+
+
 @dataclass(frozen=True)
 class Listener:
     host: str
@@ -69,6 +73,15 @@ class RelaySMTP(SMTP):
         super().__init__(RelayHandler(relay), **kwargs)  # type: ignore[arg-type]
         self.relay = relay
         self.mode = mode
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """Plain `<local@domain>` without email's header parser: aiosmtpd 1.4's version
+        builds a typing.Protocol class on every call (about 0.2 ms per MAIL and RCPT).
+        Anything else (null sender, quoted local parts, source routes) goes to aiosmtpd."""
+        match = _PLAIN_ANGLE_ADDR.match(arg)
+        if match is not None:
+            return match.group(1), arg[match.end() :]
+        return super()._getaddr(arg)
 
     async def push(self, status: str) -> None:  # type: ignore[override]
         if status in R.AIOSMTPD_SIZE_REPLIES:
