@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, reported
 from reconciler.config import load_config
 from reconciler.errors import PostformError
 from relay import supervisor
+from relay.events import EventLog
 from relay.policy import PolicyError, read_policy
 from relay.server import Listener, Relay
 from relay.tlsconfig import self_signed as make_self_signed
@@ -62,12 +62,11 @@ def serve(
     )
     if self_signed:
         cert, key = make_self_signed(policy.hostname, folder / "tls")
-        warning = {
-            "event": "warning",
-            "cert": str(cert),
-            "message": "using a self-signed certificate: for local trials only",
-        }
-        typer.echo(json.dumps(warning), err=True)
+        EventLog().emit(
+            "warning",
+            cert=str(cert),
+            message="using a self-signed certificate: for local trials only",
+        )
         tls: tuple[Path, Path] | None = (cert, key)
     elif policy.tls:
         tls = (_beside(base, policy.tls["cert"]), _beside(base, policy.tls["key"]))
