@@ -58,8 +58,10 @@ def free_port() -> int:
 
 
 def body(sender: str) -> bytes:
-    head = (f"From: {sender}\r\nTo: reader@example.org\r\nSubject: load\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n")
+    head = (
+        f"From: {sender}\r\nTo: reader@example.org\r\nSubject: load\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+    )
     line = "The quick brown fox jumps over the lazy dog, again and again. 0123456789\r\n"
     text = head + line * ((2048 - len(head)) // len(line) + 1)
     return text[:2046].encode() + b"\r\n"
@@ -101,7 +103,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> 
     raise RuntimeError("server did not listen")
 
 
-NOOP_SERVER = r'''
+NOOP_SERVER = r"""
 import asyncio, ssl, sys, logging, warnings
 from aiosmtpd.smtp import SMTP, AuthResult
 warnings.filterwarnings("ignore")
@@ -120,7 +122,7 @@ async def main():
         auth_required=True, authenticator=accept, data_size_limit=2097152), "127.0.0.1", port)
     await asyncio.Event().wait()
 asyncio.run(main())
-'''
+"""
 
 
 @dataclass
@@ -132,8 +134,15 @@ class Result:
     client_cpu: float
 
 
-async def one_session(port: int, ctx: ssl.SSLContext, user: str, password: str, sender: str,
-                      count: int, deadline: float) -> int:
+async def one_session(
+    port: int,
+    ctx: ssl.SSLContext,
+    user: str,
+    password: str,
+    sender: str,
+    count: int,
+    deadline: float,
+) -> int:
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
     await client.connect()
     await client.starttls(tls_context=ctx)
@@ -150,17 +159,36 @@ async def one_session(port: int, ctx: ssl.SSLContext, user: str, password: str, 
     return sent
 
 
-async def load(port: int, ctx: ssl.SSLContext, user: str, password: str, sender: str,
-               sessions: int, messages: int) -> tuple[int, float]:
+async def load(
+    port: int,
+    ctx: ssl.SSLContext,
+    user: str,
+    password: str,
+    sender: str,
+    sessions: int,
+    messages: int,
+) -> tuple[int, float]:
     deadline = time.monotonic() + RUN_LIMIT_S
     started = time.perf_counter()
-    counts = await asyncio.gather(*(one_session(port, ctx, user, password, sender, messages,
-                                                deadline) for _ in range(sessions)))
+    counts = await asyncio.gather(
+        *(
+            one_session(port, ctx, user, password, sender, messages, deadline)
+            for _ in range(sessions)
+        )
+    )
     return sum(counts), time.perf_counter() - started
 
 
-def measure(proc: subprocess.Popen[bytes], port: int, ctx: ssl.SSLContext, user: str,
-            password: str, sender: str, sessions: int, messages: int) -> Result:
+def measure(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    ctx: ssl.SSLContext,
+    user: str,
+    password: str,
+    sender: str,
+    sessions: int,
+    messages: int,
+) -> Result:
     cpu0, client0 = cpu_seconds(proc.pid), time.process_time()
     sent, seconds = asyncio.run(load(port, ctx, user, password, sender, sessions, messages))
     server_cpu = cpu_seconds(proc.pid) - cpu0
@@ -182,8 +210,12 @@ def main() -> None:
     cert.private_key_pem.write_to_path(str(work / "tls.key"))
     cert.cert_chain_pems[0].write_to_path(str(work / "tls.crt"))
     (work / "postform.yaml").write_text(CONFIG)
-    subprocess.run([POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
-                   cwd=work, check=True, capture_output=True)
+    subprocess.run(
+        [POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     cred = json.loads((work / "creds.json").read_text())[0]
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
@@ -194,8 +226,16 @@ def main() -> None:
     if args.workers > 1:
         relay_cmd += ["--workers", str(args.workers)]
     relay = subprocess.Popen(relay_cmd, cwd=work, stderr=subprocess.DEVNULL)
-    noop = subprocess.Popen([sys.executable, "-c", NOOP_SERVER, str(noop_port),
-                             str(work / "tls.crt"), str(work / "tls.key")])
+    noop = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            NOOP_SERVER,
+            str(noop_port),
+            str(work / "tls.crt"),
+            str(work / "tls.key"),
+        ]
+    )
     try:
         wait_port(relay_port, relay)
         wait_port(noop_port, noop)
@@ -210,9 +250,18 @@ def main() -> None:
         results: dict[str, list[Result]] = {name: [] for name in scenarios}
         for _ in range(args.repeat):
             for name, (proc, port, sender) in scenarios.items():
-                results[name].append(measure(proc, port, ctx, cred["username"],
-                                             cred["password"], sender, args.sessions,
-                                             args.messages))
+                results[name].append(
+                    measure(
+                        proc,
+                        port,
+                        ctx,
+                        cred["username"],
+                        cred["password"],
+                        sender,
+                        args.sessions,
+                        args.messages,
+                    )
+                )
         report(results, args)
         spooled = len(list((work / "state" / "relay" / "spool" / "queue").glob("*.msg")))
         print(f"\nmessages in the relay's spool after the run: {spooled}")
@@ -224,9 +273,11 @@ def main() -> None:
 
 
 def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
-    print(f"relay throughput: {args.sessions} sessions x up to {args.messages} messages "
-          f"(2 KB) each, STARTTLS + AUTH PLAIN, median of {args.repeat} interleaved runs, "
-          f"{os.cpu_count()} cores, relay workers: {args.workers}\n")
+    print(
+        f"relay throughput: {args.sessions} sessions x up to {args.messages} messages "
+        f"(2 KB) each, STARTTLS + AUTH PLAIN, median of {args.repeat} interleaved runs, "
+        f"{os.cpu_count()} cores, relay workers: {args.workers}\n"
+    )
     print(f"{'scenario':36} {'msg/s':>8} {'vs base':>8} {'server CPU':>11} {'client CPU':>11}")
     base = statistics.median(r.rate for r in results["aiosmtpd do-nothing (baseline)"])
     verdicts = []
@@ -240,8 +291,10 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
     print()
     for name, rate, ratio in verdicts:
         ok = rate >= TARGET_MSGS and ratio >= 0.5
-        print(f"target >= {TARGET_MSGS:.0f} msg/s and >= 0.5x baseline: {name}: "
-              f"{rate:.0f} msg/s, {ratio:.2f}x -> {'MET' if ok else 'NOT MET'}")
+        print(
+            f"target >= {TARGET_MSGS:.0f} msg/s and >= 0.5x baseline: {name}: "
+            f"{rate:.0f} msg/s, {ratio:.2f}x -> {'MET' if ok else 'NOT MET'}"
+        )
 
 
 if __name__ == "__main__":

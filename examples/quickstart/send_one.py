@@ -43,13 +43,20 @@ def main() -> int:
     spooled = Path(".postform/relay/spool/queue") / f"{queue_id}.msg"
     raw = spooled.read_bytes().split(b"\n", 2)
     envelope, message = json.loads(raw[1]), raw[2]
-    print(f"\nspooled as {spooled} (envelope: from {envelope['mail_from']} to "
-          f"{', '.join(envelope['rcpt_tos'])}); its header:\n")
+    print(
+        f"\nspooled as {spooled} (envelope: from {envelope['mail_from']} to "
+        f"{', '.join(envelope['rcpt_tos'])}); its header:\n"
+    )
     print(message.split(b"\r\n\r\n", 1)[0].decode())
 
-    records = json.loads(subprocess.run(
-        ["postform", "dns", "records", "--format", "json"], capture_output=True, text=True,
-        check=True).stdout)["records"]
+    records = json.loads(
+        subprocess.run(
+            ["postform", "dns", "records", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["records"]
     txt = {r["name"]: r["value"] for r in records}
     signed = message.split(b"\r\n", 3)[3]  # the Received header is added after signing
 
