@@ -48,11 +48,16 @@ class DailyCounter:
     day: str = ""
     count: int = 0
     pending: int = field(default=0)
+    _day_number: int = field(default=-1, repr=False)
 
     def _roll(self) -> None:
-        today = utc_day(self.clock())
-        if today != self.day:
-            self.day, self.count, self.pending = today, 0, 0
+        now = self.clock()
+        number = int(now // 86_400)  # UTC days since the epoch: cheap to compare
+        if number != self._day_number:
+            today = utc_day(now)
+            if today != self.day:
+                self.day, self.count, self.pending = today, 0, 0
+            self._day_number = number
 
     def would_exceed(self, extra: int, limit: int) -> bool:
         self._roll()

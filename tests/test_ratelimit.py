@@ -1,0 +1,67 @@
+"""Limits with a fake clock: the token bucket, the UTC-day counter, the login throttle."""
+
+from __future__ import annotations
+
+import base64
+
+from relay.auth import FailureTracker, decode_plain
+from relay.ratelimit import DailyCounter, TokenBucket
+
+
+class Clock:
+    def __init__(self, now: float = 1_795_804_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_bursts_a_minute_then_refills_per_second() -> None:
+    clock = Clock()
+    bucket = TokenBucket(60, clock=clock)
+    assert all(bucket.take() for _ in range(60))
+    assert not bucket.take()
+    clock.now += 1.0
+    assert bucket.take() and not bucket.take()
+    clock.now += 3600
+    assert sum(bucket.take() for _ in range(100)) == 60
+
+
+def test_daily_counter_resets_at_utc_midnight() -> None:
+    clock = Clock(86_400 * 20_000 + 86_399.0)  # one second before a UTC midnight
+    counter = DailyCounter(clock=clock)
+    counter.add(4)
+    assert counter.would_exceed(1, 4) and not counter.would_exceed(0, 4)
+    day = counter.day
+    clock.now += 1.0
+    assert not counter.would_exceed(4, 4)
+    assert counter.day != day and counter.count == 0
+
+
+def test_failures_slow_then_block_then_expire() -> None:
+    clock = Clock()
+    tracker = FailureTracker(clock=clock)
+    counts = [tracker.fail("192.0.2.1") for _ in range(4)]
+    assert [tracker.pause_for(c) for c in counts] == [0.0, 0.0, 0.0, 1.0]
+    assert not tracker.blocked("192.0.2.1")
+    tracker.fail("192.0.2.1")
+    assert tracker.blocked("192.0.2.1") and not tracker.blocked("192.0.2.2")
+    clock.now += 901
+    assert not tracker.blocked("192.0.2.1")
+
+
+def test_failures_outside_the_window_do_not_count() -> None:
+    clock = Clock()
+    tracker = FailureTracker(clock=clock)
+    for _ in range(4):
+        tracker.fail("a")
+    clock.now += 601
+    assert tracker.fail("a") == 1
+
+
+def test_decode_plain() -> None:
+    assert decode_plain(b"\0user\0pass") == ("user", "pass")
+    assert decode_plain(b"user\0user\0pass") == ("user", "pass")
+    assert decode_plain(b"admin\0user\0pass") is None  # no proxy authorisation
+    assert decode_plain(b"user\0pass") is None
+    assert decode_plain(base64.b64decode("AP8A")) is None  # not UTF-8
