@@ -33,12 +33,15 @@ from reconciler.safety import raise_if_unsafe
 from reconciler.statefile import State, atomic_write, read_state, write_state
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Declarative reconciler for a self-hosted transactional email relay.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-state_app = typer.Typer(help="Inspect the stored state.", no_args_is_help=True)
+state_app = typer.Typer(
+    rich_markup_mode=None, help="Inspect the stored state.", no_args_is_help=True
+)
 app.add_typer(state_app, name="state")
 app.add_typer(dns_app, name="dns")
 app.add_typer(relay_app, name="relay")

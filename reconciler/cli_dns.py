@@ -30,7 +30,9 @@ from reconciler.lock import state_lock
 from reconciler.statefile import State, read_state, write_state
 
 dns_app = typer.Typer(
-    help="DNS records: print, verify live, push (RFC 2136).", no_args_is_help=True
+    rich_markup_mode=None,
+    help="DNS records: print, verify live, push (RFC 2136).",
+    no_args_is_help=True,
 )
 DomainOpt = Annotated[str | None, typer.Option("--domain", help="Only this domain's zone.")]
 

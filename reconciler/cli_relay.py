@@ -18,7 +18,9 @@ from relay.server import Listener, Relay
 from relay.tlsconfig import self_signed as make_self_signed
 
 relay_app = typer.Typer(
-    help="The SMTP relay that enforces the applied state.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="The SMTP relay that enforces the applied state.",
+    no_args_is_help=True,
 )
 
 
@@ -47,6 +49,15 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", help="Worker processes sharing the ports.", min=1)
     ] = 1,
+    delivery: Annotated[
+        bool, typer.Option("--delivery/--no-delivery", help="Also run the delivery worker.")
+    ] = True,
+    nameserver: Annotated[
+        str | None, typer.Option("--nameserver", help="DNS server for MX lookups, HOST[:PORT].")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
+    ] = None,
 ) -> None:
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     cfg = load_config(config)
@@ -84,6 +95,9 @@ def serve(
             tls_files=tls,
             grace=grace,
             worker=(index, count),
+            deliver=delivery,
+            nameserver=nameserver,
+            metrics_address=metrics,
         )
 
     try:

@@ -1,22 +1,70 @@
-"""One JSON line per session event, to stderr (and later a rotating file).
+"""One JSON line per event, to stderr and to a rotating file in the data folder.
 
 Fields are chosen by the caller; no password, key or message body is ever passed in.
+The file rotates at `max_bytes` to events.jsonl.1 ... .{keep}; `postform relay events`
+reads them back in order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
+
+EVENT_FILE = "events.jsonl"
 
 
 class EventLog:
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        path: Path | None = None,
+        max_bytes: int = 10 * 1024 * 1024,
+        keep: int = 5,
+    ) -> None:
         self.stream = stream or sys.stderr
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
-        self.stream.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        self.stream.write(line)
         self.stream.flush()
+        if self.path is not None:
+            self._append(line.encode())
+
+    def _append(self, data: bytes) -> None:
+        assert self.path is not None
+        try:
+            if self.path.stat().st_size + len(data) > self.max_bytes:
+                self._rotate()
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)  # one write per line: lines from several processes stay whole
+        finally:
+            os.close(fd)
+
+    def _rotate(self) -> None:
+        assert self.path is not None
+        for n in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        with contextlib.suppress(FileNotFoundError):
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+
+def event_files(folder: Path, keep: int = 5) -> list[Path]:
+    """The event log files, oldest first."""
+    base = folder / EVENT_FILE
+    rotated = [base.with_name(f"{EVENT_FILE}.{n}") for n in range(keep, 0, -1)]
+    return [p for p in [*rotated, base] if p.exists()]

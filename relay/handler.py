@@ -91,8 +91,11 @@ class RelayHandler:
         tpl = R.S550_FROM_NOT_ALLOWED if header else R.S550_SENDER_NOT_ALLOWED
         return tpl.format(address=address, user=user)
 
-    def _reject(self, session: Session, stage: str, reply: str, **fields: Any) -> str:
+    def _reject(
+        self, session: Session, stage: str, reply: str, sender: str = "", **fields: Any
+    ) -> str:
         self.relay.log.emit("rejected", peer=_peer(session), stage=stage, reply=reply, **fields)
+        self.relay.count(sender, "rejected")
         return reply
 
     async def handle_MAIL(
@@ -106,10 +109,10 @@ class RelayHandler:
         cred: Credential = session.auth_data
         if not self.relay.bucket.take():
             limit = self.policy.limits.messages_per_minute
-            return self._reject(session, "MAIL", R.S451_RATE_LIMITED.format(limit=limit))
+            return self._reject(session, "MAIL", R.S451_RATE_LIMITED.format(limit=limit), address)
         reply = self._sender_reply(cred.user, normalize(address), header=False)
         if reply is not None:
-            return self._reject(session, "MAIL", reply, user=cred.user)
+            return self._reject(session, "MAIL", reply, address, user=cred.user)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -126,10 +129,12 @@ class RelayHandler:
         reason = self.relay.suppression_reason(target)
         if reason is not None:
             reply = R.S550_SUPPRESSED.format(address=address, reason=reason)
-            return self._reject(session, "RCPT", reply, recipient=target)
+            return self._reject(session, "RCPT", reply, envelope.mail_from or "", recipient=target)
         limit = self.policy.limits.recipients_per_day
         if self.relay.daily.would_exceed(len(envelope.rcpt_tos) + 1, limit):
-            return self._reject(session, "RCPT", R.S452_DAILY_LIMIT.format(limit=limit))
+            return self._reject(
+                session, "RCPT", R.S452_DAILY_LIMIT.format(limit=limit), envelope.mail_from or ""
+            )
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return R.S250_RECIPIENT_OK
@@ -144,20 +149,26 @@ class RelayHandler:
         cred: Credential = session.auth_data
         kind = msg.bare_line_ending(data)
         if kind is not None:
-            return self._reject(session, "DATA", R.S550_BARE_LINE_ENDING.format(kind=kind))
+            return self._reject(
+                session, "DATA", R.S550_BARE_LINE_ENDING.format(kind=kind), envelope.mail_from or ""
+            )
         limit = self.policy.limits.max_message_bytes
         if len(data) > limit:
-            return self._reject(session, "DATA", R.S552_TOO_BIG.format(limit=limit))
+            return self._reject(
+                session, "DATA", R.S552_TOO_BIG.format(limit=limit), envelope.mail_from or ""
+            )
         head, _ = msg.split(data)
         fields = msg.header_fields(head)
         count, addresses = msg.from_addresses(fields)
         if count != 1 or len(addresses) != 1:
             found = f"found {count} From: field(s), {len(addresses)} address(es)"
-            return self._reject(session, "DATA", R.S550_FROM_COUNT.format(found=found))
+            return self._reject(
+                session, "DATA", R.S550_FROM_COUNT.format(found=found), envelope.mail_from or ""
+            )
         sender = normalize(addresses[0])
         reply = self._sender_reply(cred.user, sender, header=True)
         if reply is not None:
-            return self._reject(session, "DATA", reply, user=cred.user)
+            return self._reject(session, "DATA", reply, envelope.mail_from or "", user=cred.user)
         return await self._accept(server, session, envelope, data, fields, cred, sender)
 
     async def _accept(
@@ -209,6 +220,8 @@ class RelayHandler:
             self.relay.log.emit("spool_error", queue_id=queue_id, error=str(exc))
             return R.S451_LOCAL_ERROR
         self.relay.daily.add(len(envelope.rcpt_tos))
+        self.relay.count(sender, "accepted")
+        self.relay.accepted()
         self.relay.log.emit(
             "accepted",
             queue_id=queue_id,

@@ -61,6 +61,8 @@ class RelayPolicy:
     signing: dict[str, SigningKey] = field(repr=False)
     unsigned: frozenset[str]  # domains with DKIM selectors, none ACTIVE yet
     suppressions: dict[str, str]
+    smarthost: dict[str, Any] | None = None
+    delivery: dict[str, Any] = field(default_factory=dict)
 
     def allowed(self, user: str, address: str) -> bool:
         """May `user` send as `address` (an approved sender, or its return path)?"""
@@ -131,4 +133,6 @@ def build(policy: dict[str, Any], serial: int, lineage: str) -> RelayPolicy:
         signing=signing,
         unsigned=frozenset(unsigned),
         suppressions=dict(policy.get("suppressions") or {}),
+        smarthost=relay.get("smarthost"),
+        delivery=dict(relay.get("delivery") or {}),
     )

@@ -17,13 +17,16 @@ from aiosmtpd.smtp import SMTP
 
 from relay import replies as R
 from relay.auth import FailureTracker, PasswordChecker, decode_plain
+from relay.delivery import DeliveryWorker
 from relay.dkimsign import DkimSigner
-from relay.events import EventLog
+from relay.events import EVENT_FILE, EventLog
 from relay.handler import RelayHandler
+from relay.metrics import Metrics
 from relay.policy import PolicyError, RelayPolicy, SigningKey, read_policy
 from relay.ratelimit import DailyCounter, TokenBucket, utc_day
 from relay.spool import Spool
 from relay.store import Store
+from relay.suppressions import SuppressionStore
 from relay.tlsconfig import server_context
 
 
@@ -122,6 +125,9 @@ class Relay:
         listen: list[str] | None = None,
         tls_files: tuple[Path, Path] | None = None,
         worker: tuple[int, int] = (0, 1),
+        deliver: bool = True,
+        nameserver: str | None = None,
+        metrics_address: str | None = None,
         log: EventLog | None = None,
         grace: float = 30.0,
         reload_interval: float = 0.5,
@@ -132,7 +138,7 @@ class Relay:
         self.listeners = [Listener.parse(t) for t in (listen or self.policy.listen)]
         self.tls_files = tls_files
         self.worker, self.workers = worker
-        self.log = log or EventLog()
+        self.log = log or EventLog(path=data_dir / EVENT_FILE)
         self.grace = grace
         self.reload_interval = reload_interval
         self.sessions: set[RelaySMTP] = set()
@@ -140,6 +146,19 @@ class Relay:
         self.passwords = PasswordChecker()
         self.decode_plain = decode_plain
         self.spool = Spool(data_dir / "spool", clean=self.workers == 1)
+        self.suppressions = SuppressionStore(data_dir / "relay.sqlite")
+        self.metrics = Metrics() if metrics_address and self.worker == 0 else None
+        self.metrics_address = metrics_address
+        self.delivery: DeliveryWorker | None = None
+        if deliver and self.worker == 0:
+            self.delivery = DeliveryWorker(
+                self.spool.queue,
+                lambda: self.policy,
+                self.suppressions,
+                self.log,
+                self.metrics,
+                nameserver=nameserver,
+            )
         self.store = Store(data_dir / "relay.sqlite")
         self.bucket = self._restore_bucket()
         self.daily = DailyCounter()
@@ -168,7 +187,16 @@ class Relay:
         return bucket
 
     def suppression_reason(self, address: str) -> str | None:
-        return self.policy.suppressions.get(address)
+        """Declared (policy) or learned (runtime list): checked on every RCPT."""
+        return self.policy.suppressions.get(address) or self.suppressions.reason(address)
+
+    def count(self, sender: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.messages.labels(sender.rpartition("@")[2] or "unknown", outcome).inc()
+
+    def accepted(self) -> None:
+        if self.delivery is not None:
+            self.delivery.wake()
 
     async def signer(self, key: SigningKey) -> DkimSigner:
         """The signer for `key`, loading it (tens of ms for RSA) off the event loop once."""
@@ -231,10 +259,20 @@ class Relay:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         tasks = [loop.create_task(self._reload_loop()), loop.create_task(self._flush_loop())]
+        if self.metrics is not None and self.metrics_address:
+            self.metrics.serve(self.metrics_address)
+            self.log.emit("metrics", address=self.metrics_address)
+        delivering = None
+        if self.delivery is not None:
+            delivering = loop.create_task(self.delivery.run(self._stop))
         await self._stop.wait()
         for task in tasks:
             task.cancel()
         await self.shutdown()
+        if delivering is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(delivering, self.grace)
+        self.suppressions.close()
         return 0
 
     def stop(self) -> None:

@@ -110,7 +110,9 @@ class RelayProcess:
         rows = json.loads(path.read_text())
         return {r["user"]: r for r in rows}
 
-    def start(self, *extra: str) -> RelayProcess:
+    def start(self, *extra: str, deliver: bool = False) -> RelayProcess:
+        """Start the relay; delivery stays off unless asked for (with a loopback nameserver
+        in `extra`), so no test ever looks up a real MX."""
         self.lines = []
         args = [
             *postform_cmd(),
@@ -124,6 +126,8 @@ class RelayProcess:
             "5",
             *extra,
         ]
+        if not deliver:
+            args.append("--no-delivery")
         self.proc = subprocess.Popen(
             args, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )

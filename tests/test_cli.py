@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from reconciler.schema import load_schema
 from reconciler.statefile import read_state
@@ -211,3 +212,28 @@ def test_binary_quickstart_flow(tmp_path: Path) -> None:
     assert "Plan: 9 to add" in applied.out and "username: billing-app.prod." in applied.out
     again = run_binary(tmp_path, "plan", "--detailed-exitcode")
     assert again.code == 0 and "No changes." in again.out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["validate"],
+        ["plan"],
+        ["apply"],
+        ["destroy"],
+        ["show"],
+        ["state", "list"],
+        ["state", "show"],
+        ["force-unlock"],
+        ["refresh"],
+        ["dns", "records"],
+        ["dns", "verify"],
+        ["dns", "push"],
+        ["relay", "serve"],
+    ],
+)
+def test_every_help_renders(command: list[str], tmp_path: Path) -> None:
+    result = run_binary(tmp_path, *command, "--help")
+    assert result.code == 0, result.err
+    assert "Usage:" in result.out and "Traceback" not in result.err

@@ -1,0 +1,293 @@
+"""The delivery worker: spooled messages to their recipients' servers, with retries,
+bounces into the suppression list, events and metrics.
+
+Recipients are grouped by destination domain (or all go to the smarthost). Each
+attempt's result is recorded per recipient before the next one starts, so a restart
+never delivers twice to a recipient that already got 250.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relay.events import EventLog
+from relay.metrics import Metrics
+from relay.mx import LookupFailed, MxResolver, Undeliverable
+from relay.outbound import ConnectFailed, Reply, Transaction
+from relay.policy import RelayPolicy
+from relay.queuestate import (
+    BOUNCED,
+    DELIVERED,
+    MessageState,
+    load_state,
+    remove_message,
+    save_state,
+)
+from relay.spool import SpooledMessage, read_spool_file
+from relay.suppressions import SuppressionStore
+
+# Test-only: where destinations listen (production MX hosts listen on 25).
+OUTBOUND_PORT_ENV = "POSTFORM_OUTBOUND_PORT"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    max_age: float = 3 * 86_400
+    retry_base: float = 60.0
+    retry_max: float = 3_600.0
+    concurrency: int = 20
+    per_destination: int = 4
+    timeout: float = 60.0
+    port: int = 25
+
+    @classmethod
+    def from_policy(cls, policy: RelayPolicy) -> DeliverySettings:
+        given = {k: v for k, v in policy.delivery.items() if k in cls.__dataclass_fields__}
+        port = int(os.environ.get(OUTBOUND_PORT_ENV, "25"))
+        return cls(**given, port=port)
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential: base, 2*base, 4*base ... up to cap, each with +-20 % jitter."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return delay * rng.uniform(0.8, 1.2)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        queue_dir: Path,
+        policy: Callable[[], RelayPolicy],
+        suppressions: SuppressionStore,
+        log: EventLog,
+        metrics: Metrics | None = None,
+        *,
+        nameserver: str | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.queue_dir = queue_dir
+        self.policy = policy
+        self.suppressions = suppressions
+        self.log = log
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.mx = MxResolver(nameserver)
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()
+        self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._overall: asyncio.Semaphore | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            await self.run_once()
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def run_once(self) -> int:
+        """Attempt every message with recipients due now; returns how many were attempted."""
+        settings = DeliverySettings.from_policy(self.policy())
+        if self._overall is None:
+            self._overall = asyncio.Semaphore(settings.concurrency)
+        ids = sorted(p.stem for p in self.queue_dir.glob("*.msg"))
+        self._gauge(ids)
+        jobs = [self._message(queue_id, settings) for queue_id in ids if queue_id not in self._busy]
+        results = await asyncio.gather(*jobs)
+        return sum(results)
+
+    def _gauge(self, ids: list[str]) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.queue_size.set(len(ids))
+        oldest = 0.0
+        if ids:
+            try:
+                received = read_spool_file(self.queue_dir / f"{ids[0]}.msg").envelope
+                oldest = max(0.0, self.clock() - received["received_at"])
+            except (OSError, ValueError, KeyError):
+                pass
+        self.metrics.oldest.set(oldest)
+
+    async def _message(self, queue_id: str, settings: DeliverySettings) -> int:
+        self._busy.add(queue_id)
+        try:
+            try:
+                spooled = read_spool_file(self.queue_dir / f"{queue_id}.msg")
+            except (OSError, ValueError):
+                return 0
+            envelope = spooled.envelope
+            state = load_state(self.queue_dir, queue_id) or MessageState.new(
+                envelope["rcpt_tos"], envelope["received_at"]
+            )
+            due = state.due(self.clock())
+            if not due:
+                return 0
+            groups: dict[str, list[str]] = defaultdict(list)
+            smarthost = self.policy().smarthost
+            for rcpt in due:
+                groups["smarthost" if smarthost else rcpt.rpartition("@")[2].lower()].append(rcpt)
+            await asyncio.gather(
+                *(
+                    self._group(spooled, state, dest, rcpts, settings)
+                    for dest, rcpts in groups.items()
+                )
+            )
+            if state.done:
+                remove_message(self.queue_dir, queue_id)
+                self.log.emit("completed", queue_id=queue_id)
+            return 1
+        finally:
+            self._busy.discard(queue_id)
+
+    async def _group(
+        self,
+        spooled: SpooledMessage,
+        state: MessageState,
+        dest: str,
+        rcpts: list[str],
+        settings: DeliverySettings,
+    ) -> None:
+        live = [r for r in rcpts if not self._suppressed(spooled, state, r)]
+        if live:
+            semaphore = self._per_destination.setdefault(
+                dest, asyncio.Semaphore(settings.per_destination)
+            )
+            assert self._overall is not None
+            async with self._overall, semaphore:
+                replies, host = await self._attempt(spooled, dest, live, settings)
+            for rcpt in live:
+                self._record(spooled, state, rcpt, replies[rcpt], host, settings)
+        save_state(self.queue_dir, spooled.queue_id, state)
+
+    def _suppressed(self, spooled: SpooledMessage, state: MessageState, rcpt: str) -> bool:
+        address = _normal(rcpt)
+        reason = self.suppressions.reason(address) or self.policy().suppressions.get(address)
+        if reason is None:
+            return False
+        state.recipients[rcpt].status = BOUNCED
+        state.recipients[rcpt].bounce = "suppressed"
+        self.log.emit("suppressed", queue_id=spooled.queue_id, recipient=rcpt, reason=reason)
+        self._count(spooled, "suppressed")
+        return True
+
+    async def _attempt(
+        self, spooled: SpooledMessage, dest: str, rcpts: list[str], settings: DeliverySettings
+    ) -> tuple[dict[str, Reply], str]:
+        policy = self.policy()
+        smarthost = policy.smarthost
+        transaction = Transaction(
+            policy.hostname,
+            spooled.envelope["mail_from"],
+            rcpts,
+            spooled.message,
+            timeout=settings.timeout,
+        )
+        if smarthost:
+            transaction.tls = smarthost.get("tls", "opportunistic")
+            transaction.username = smarthost.get("username")
+            env = smarthost.get("password_env")
+            transaction.password = os.environ.get(env, "") if env else None
+            targets = [(smarthost["host"], [smarthost["host"]], smarthost.get("port", 25))]
+        else:
+            try:
+                destinations = await self.mx.destinations(dest)
+            except Undeliverable as exc:
+                return _all(rcpts, Reply(550, f"5.1.2 {exc}")), dest
+            except LookupFailed as exc:
+                return _all(rcpts, Reply(451, f"4.4.3 {exc}")), dest
+            targets = [(d.host, list(d.addresses), settings.port) for d in destinations]
+        errors = []
+        for host, addresses, port in targets:
+            for address in addresses:
+                try:
+                    return await transaction.send(address, port), host
+                except ConnectFailed as exc:
+                    errors.append(str(exc))
+        why = errors[-1] if errors else "no address for any MX host"
+        return _all(rcpts, Reply(451, f"4.4.1 No reachable server for {dest}: {why}")), dest
+
+    def _record(
+        self,
+        spooled: SpooledMessage,
+        state: MessageState,
+        rcpt: str,
+        reply: Reply,
+        host: str,
+        settings: DeliverySettings,
+    ) -> None:
+        now = self.clock()
+        entry = state.recipients[rcpt]
+        entry.attempts += 1
+        entry.last_reply = str(reply)
+        address, qid = _normal(rcpt), spooled.queue_id
+        base = {
+            "queue_id": qid,
+            "recipient": rcpt,
+            "host": host,
+            "reply": str(reply),
+            "attempts": entry.attempts,
+        }
+        if reply.ok:
+            entry.status = DELIVERED
+            self.suppressions.delivered(address)
+            latency = now - spooled.envelope["received_at"]
+            self.log.emit("delivered", **base, latency=round(latency, 3))
+            self._count(spooled, "delivered")
+            if self.metrics is not None:
+                self.metrics.latency.observe(latency)
+        elif reply.permanent:
+            self._bounce(spooled, entry, base, "hard")
+            if self.suppressions.hard_bounce(address, str(reply), qid):
+                self.log.emit("suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE")
+        elif now - spooled.envelope["received_at"] >= settings.max_age:
+            self._bounce(spooled, entry, base, "soft")
+            count, added = self.suppressions.soft_bounce(address, str(reply), qid)
+            if added:
+                self.log.emit(
+                    "suppressed",
+                    queue_id=qid,
+                    recipient=rcpt,
+                    reason="SOFTBOUNCE",
+                    soft_bounces=count,
+                )
+        else:
+            entry.next_attempt = now + backoff(
+                entry.attempts, settings.retry_base, settings.retry_max, self.rng
+            )
+            self.log.emit("deferred", **base, next_attempt=round(entry.next_attempt, 3))
+            self._count(spooled, "deferred")
+
+    def _bounce(self, spooled: SpooledMessage, entry: Any, base: dict[str, Any], kind: str) -> None:
+        entry.status = BOUNCED
+        entry.bounce = kind
+        self.log.emit("bounced", **base, bounce=kind)
+        self._count(spooled, "bounced")
+
+    def _count(self, spooled: SpooledMessage, outcome: str) -> None:
+        if self.metrics is not None:
+            domain = spooled.envelope.get("from", "").rpartition("@")[2]
+            self.metrics.recipients.labels(domain, outcome).inc()
+
+
+def _all(rcpts: list[str], reply: Reply) -> dict[str, Reply]:
+    return {r: reply for r in rcpts}
+
+
+def _normal(address: str) -> str:
+    local, sep, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if sep else address
