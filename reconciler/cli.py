@@ -11,6 +11,7 @@ import typer
 
 from reconciler.apply import IssuedCredential, apply_plan
 from reconciler.cli_dns import dns_app, refresh
+from reconciler.cli_ops import suppressions_app
 from reconciler.cli_relay import relay_app
 from reconciler.cliutil import ConfigOpt, LockTimeoutOpt, err, out, reported
 from reconciler.config import DEFAULT_CONFIG, Config, load_config
@@ -45,6 +46,7 @@ state_app = typer.Typer(
 app.add_typer(state_app, name="state")
 app.add_typer(dns_app, name="dns")
 app.add_typer(relay_app, name="relay")
+app.add_typer(suppressions_app, name="suppressions")
 app.command()(refresh)
 
 AutoApproveOpt = Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler import cli_ops
 from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, reported
 from reconciler.config import load_config
 from reconciler.errors import PostformError
@@ -109,3 +110,8 @@ def serve(
     except OSError as exc:
         raise PostformError(f"cannot start the relay: {exc}") from None
     raise typer.Exit(code)
+
+
+relay_app.command("deliver")(reported(cli_ops.deliver))
+relay_app.command("status")(reported(cli_ops.status))
+relay_app.command("events")(reported(cli_ops.events))

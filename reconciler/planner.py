@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Collection
+from pathlib import Path
 
 from reconciler.config import Config
 from reconciler.diff import diff
 from reconciler.dns.plandns import dns_view
 from reconciler.errors import PostformError, StalePlanError
 from reconciler.plan import Plan
+from reconciler.relaydata import relay_data_dir
 from reconciler.resources import desired_resources
 from reconciler.statefile import State
 
@@ -34,7 +37,27 @@ def make_plan(
         warnings=warnings,
     )
     records, notes, drift = dns_view(plan.changes, state, config.dns_ttl)
-    return dataclasses.replace(plan, destroy=destroy, dns_changes=records, notes=notes, drift=drift)
+    runtime = {}
+    learned = learned_suppressions(relay_data_dir(config) / "relay.sqlite")
+    if learned is not None:
+        runtime["learned_suppressions"] = learned
+    return dataclasses.replace(
+        plan, destroy=destroy, dns_changes=records, notes=notes, drift=drift, runtime=runtime
+    )
+
+
+def learned_suppressions(path: Path) -> int | None:
+    """How many suppressions the relay learned (runtime state: shown, never planned)."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
 
 
 def check_not_stale(plan: Plan, state: State, source: str) -> None:

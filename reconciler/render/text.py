@@ -26,8 +26,13 @@ def render_text(plan: Plan) -> str:
         lines.append(f"Warning: {warning}")
     if lines:
         lines.append("")
-    for note in plan.runtime.get("notes", []):
-        lines.append(note)
+    learned = plan.runtime.get("learned_suppressions")
+    if learned is not None:
+        lines.append(
+            f"Runtime: the relay has learned {learned} suppression(s) from bounces; "
+            "plan never changes them (see `postform suppressions list`)."
+        )
+        lines.append("")
     if plan.drift:
         lines.append(
             "Drift: DNS records changed outside postform (as the last `dns verify` or "
