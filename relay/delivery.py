@@ -131,9 +131,7 @@ class DeliveryWorker:
             except (OSError, ValueError):
                 return 0
             envelope = spooled.envelope
-            state = load_state(self.queue_dir, queue_id) or MessageState.new(
-                envelope["rcpt_tos"], envelope["received_at"]
-            )
+            state = load_state(self.queue_dir, queue_id) or MessageState.new(envelope["rcpt_tos"])
             due = state.due(self.clock())
             if not due:
                 return 0

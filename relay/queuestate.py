@@ -29,8 +29,9 @@ class MessageState:
     recipients: dict[str, RecipientState] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, recipients: list[str], now: float) -> MessageState:
-        return cls({r: RecipientState(next_attempt=now) for r in recipients})
+    def new(cls, recipients: list[str]) -> MessageState:
+        """Every recipient pending and due at once."""
+        return cls({r: RecipientState() for r in recipients})
 
     def pending(self) -> list[str]:
         return [r for r, s in self.recipients.items() if s.status == PENDING]

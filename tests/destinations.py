@@ -1,0 +1,81 @@
+"""Real SMTP servers standing in for recipients' MX hosts (aiosmtpd, on loopback).
+
+Each records what it received. Replies are chosen per recipient: addresses in `hard`
+get 550 at RCPT, those in `soft` get 451; everything else is accepted.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    tls: bool
+
+
+@dataclass
+class Recorder:
+    hard: set[str] = field(default_factory=set)
+    soft: set[str] = field(default_factory=set)
+    messages: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,  # noqa: N802
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.hard:
+            return "550 5.1.1 No such user here"
+        if address in self.soft:
+            return "451 4.2.1 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(
+        self,
+        server: SMTP,
+        session: Session,  # noqa: N802
+        envelope: Envelope,
+    ) -> str:
+        self.messages.append(
+            Received(
+                envelope.mail_from or "",
+                list(envelope.rcpt_tos),
+                envelope.original_content or b"",
+                session.ssl is not None,
+            )
+        )
+        return "250 2.0.0 Delivered"
+
+    def copies_for(self, address: str) -> int:
+        return sum(address in m.rcpt_tos for m in self.messages)
+
+
+class Destination:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.recorder = Recorder()
+        self.host, self.port = host, port
+        self.controller = Controller(
+            self.recorder, hostname=host, port=port, server_hostname=f"mx.{host}", tls_context=tls
+        )
+
+    def start(self) -> Destination:
+        self.controller.start()
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if getattr(self, "running", False):
+            self.controller.stop()
+            self.running = False

@@ -1,0 +1,269 @@
+"""Delivery: real relay submissions, real DNS (Knot) with MX records pointing at real
+SMTP servers on loopback, and the delivery worker run with a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import dkim
+import pytest
+
+from reconciler.dns.records import records_for
+from reconciler.statefile import read_state
+from relay.delivery import OUTBOUND_PORT_ENV, DeliveryWorker
+from relay.events import EventLog
+from relay.metrics import Metrics
+from relay.policy import read_policy
+from relay.suppressions import SuppressionStore
+from tests.conftest import require_tool
+from tests.destinations import Destination
+from tests.knot import KNOTD, Knot, free_port
+from tests.relayproc import RelayProcess, message, queue_id_of
+
+MX_RECORDS = [
+    ("example.org", "MX", "10 mx1.example.org."),
+    ("example.org", "MX", "20 mx2.example.org."),
+    ("mx1.example.org", "A", "127.0.0.10"),
+    ("mx2.example.org", "A", "127.0.0.11"),
+    ("nullmx.example.org", "MX", "0 ."),
+    ("implicit.example.org", "A", "127.0.0.12"),
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Knot serving example.org's MX, destinations on 127.0.0.10-12, a relay to submit to."""
+    require_tool(KNOTD)
+    knot = Knot(tmp_path / "knot", ["example.org"]).start()
+    knot.update("example.org", add=MX_RECORDS)
+    port = free_port()
+    monkeypatch.setenv(OUTBOUND_PORT_ENV, str(port))
+    dests = {
+        name: Destination(ip, port).start()
+        for name, ip in (("mx1", "127.0.0.10"), ("mx2", "127.0.0.11"), ("implicit", "127.0.0.12"))
+    }
+    relay = RelayProcess(tmp_path / "relay").start()
+    yield {"knot": knot, "dests": dests, "relay": relay, "port": port}
+    relay.stop()
+    for dest in dests.values():
+        dest.stop()
+    knot.stop()
+
+
+def worker_for(world: dict, clock: Clock, metrics: Metrics | None = None) -> DeliveryWorker:
+    relay: RelayProcess = world["relay"]
+    data = relay.folder / "state" / "relay"
+    policy = read_policy(relay.folder / "state" / "state.json")
+    return DeliveryWorker(
+        data / "spool" / "queue",
+        lambda: policy,
+        SuppressionStore(data / "relay.sqlite", clock=clock),
+        EventLog(path=data / "events.jsonl"),
+        metrics,
+        nameserver=world["knot"].server,
+        clock=clock,
+        rng=random.Random(7),
+    )
+
+
+def submit(relay: RelayProcess, *rcpts: str, subject: str = "Hello") -> str:
+    client = relay.smtp()
+    client.mail("noreply@example.com")
+    for rcpt in rcpts:
+        assert client.rcpt(rcpt)[0] == 250
+    code, reply = client.data(message(subject=subject))
+    client.quit()
+    assert code == 250
+    return queue_id_of(reply)
+
+
+def events(world: dict, name: str) -> list[dict]:
+    path = world["relay"].folder / "state" / "relay" / "events.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in rows if r["event"] == name]
+
+
+def run(worker: DeliveryWorker) -> int:
+    return asyncio.run(worker.run_once())
+
+
+def test_delivers_to_the_lowest_preference_mx_signed_and_leaves_the_spool(world) -> None:
+    relay, dests = world["relay"], world["dests"]
+    queue_id = submit(relay, "reader@example.org")
+    metrics = Metrics()
+    assert run(worker_for(world, Clock(), metrics)) == 1
+    (got,) = dests["mx1"].recorder.messages
+    assert got.rcpt_tos == ["reader@example.org"] and not dests["mx2"].recorder.messages
+    state = read_state(relay.folder / "state" / "state.json")
+    txt = {r.name: r.value for r in records_for(state.resources.values(), 300)}
+    signed = got.data.split(b"\r\n", 3)[3]  # past our Received header
+    assert dkim.verify(
+        signed, dnsfunc=lambda n, timeout=5: txt.get(n.decode().rstrip("."), "").encode()
+    )
+    assert not list(relay.spool().glob(f"{queue_id}.*"))
+    (event,) = events(world, "delivered")
+    assert event["host"] == "mx1.example.org" and event["reply"].startswith("250")
+    value = metrics.registry.get_sample_value(
+        "postform_recipients_total", {"sender_domain": "example.com", "outcome": "delivered"}
+    )
+    assert value == 1.0
+    assert metrics.registry.get_sample_value("postform_delivery_latency_seconds_count") == 1.0
+
+
+def test_falls_back_to_the_next_mx_and_to_the_domain_itself(world) -> None:
+    dests = world["dests"]
+    dests["mx1"].stop()
+    submit(world["relay"], "reader@example.org", "someone@implicit.example.org")
+    run(worker_for(world, Clock()))
+    assert dests["mx2"].recorder.copies_for("reader@example.org") == 1
+    assert dests["implicit"].recorder.copies_for("someone@implicit.example.org") == 1
+
+
+def test_null_mx_and_5xx_are_hard_bounces_that_suppress_at_once(world) -> None:
+    relay, dests = world["relay"], world["dests"]
+    dests["mx1"].recorder.hard.add("gone@example.org")
+    submit(relay, "x@nullmx.example.org", "gone@example.org", "fine@example.org")
+    run(worker_for(world, Clock()))
+    bounced = {e["recipient"]: e for e in events(world, "bounced")}
+    assert bounced["x@nullmx.example.org"]["bounce"] == "hard"
+    assert "null MX" in bounced["x@nullmx.example.org"]["reply"]
+    assert bounced["gone@example.org"]["reply"].startswith("550 5.1.1")
+    assert dests["mx1"].recorder.copies_for("fine@example.org") == 1
+    client = relay.smtp()  # the running relay now refuses them at RCPT
+    client.mail("noreply@example.com")
+    code, text = client.rcpt("gone@example.org")
+    assert (code, text) == (
+        550,
+        b"5.1.1 Recipient <gone@example.org> is on the suppression list (HARDBOUNCE)",
+    )
+    assert client.rcpt("fine@example.org")[0] == 250
+    client.quit()
+    listed = relay.postform("suppressions", "list", "--json")
+    assert {r["address"]: r["reason"] for r in json.loads(listed.stdout)} == {
+        "gone@example.org": "HARDBOUNCE",
+        "x@nullmx.example.org": "HARDBOUNCE",
+    }
+
+
+def test_retries_follow_the_backoff_with_a_fake_clock(world) -> None:
+    world["dests"]["mx1"].recorder.soft.add("busy@example.org")
+    clock = Clock()
+    start = clock.now
+    worker = worker_for(world, clock)
+    submit(world["relay"], "busy@example.org")
+    assert run(worker) == 1
+    first = events(world, "deferred")[-1]
+    delay = first["next_attempt"] - start
+    assert 60 * 0.8 <= delay <= 60 * 1.2  # retry_base 60 s, +-20 % jitter
+    clock.now = start + delay - 1
+    assert run(worker) == 0  # not due yet: no attempt
+    clock.now = first["next_attempt"] + 0.01
+    assert run(worker) == 1
+    second = events(world, "deferred")[-1]
+    assert 120 * 0.8 <= second["next_attempt"] - clock.now <= 120 * 1.2
+    assert second["attempts"] == 2
+
+
+def test_four_soft_bounces_suppress_and_a_success_resets_the_count(world) -> None:
+    dest = world["dests"]["mx1"].recorder
+    clock = Clock()
+    worker = worker_for(world, clock)
+    store = worker.suppressions
+
+    def soft_bounce_once(address: str) -> None:
+        submit(world["relay"], address)
+        run(worker)  # first attempt: deferred
+        clock.now += 3 * 86_400 + 1  # past max_age (3 days)
+        run(worker)  # deferred at max age: a soft bounce
+
+    dest.soft.add("flaky@example.org")
+    for _ in range(3):
+        soft_bounce_once("flaky@example.org")
+    assert store.soft_count("flaky@example.org") == 3
+    dest.soft.discard("flaky@example.org")
+    submit(world["relay"], "flaky@example.org")
+    run(worker)
+    assert dest.copies_for("flaky@example.org") == 1 and store.soft_count("flaky@example.org") == 0
+    dest.soft.add("flaky@example.org")
+    soft_bounce_once("flaky@example.org")
+    assert store.reason("flaky@example.org") is None  # one after the reset, not four
+    dest.soft.add("busy@example.org")
+    for _ in range(4):
+        soft_bounce_once("busy@example.org")
+    assert store.reason("busy@example.org") == "SOFTBOUNCE"
+    soft = [e for e in events(world, "bounced") if e["bounce"] == "soft"]
+    assert len(soft) == 8
+
+
+def test_a_restart_mid_delivery_delivers_each_recipient_exactly_once(world) -> None:
+    dests = world["dests"]
+    dests["implicit"].stop()
+    clock = Clock()
+    submit(world["relay"], "reader@example.org", "later@implicit.example.org")
+    run(worker_for(world, clock))  # reader delivered; later deferred (connection refused)
+    assert dests["mx1"].recorder.copies_for("reader@example.org") == 1
+    deferred = events(world, "deferred")[-1]
+    assert "No reachable server" in deferred["reply"]
+    restarted = Destination("127.0.0.12", world["port"]).start()
+    try:
+        clock.now += 3600
+        run(worker_for(world, clock))  # a new worker: as after a restart
+        assert restarted.recorder.copies_for("later@implicit.example.org") == 1
+        assert dests["mx1"].recorder.copies_for("reader@example.org") == 1
+        assert not list(world["relay"].spool().glob("*"))
+    finally:
+        restarted.stop()
+
+
+def test_smarthost_takes_everything(world, tmp_path: Path) -> None:
+    relay: RelayProcess = world["relay"]
+    config = relay.folder / "postform.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  ipv4: [192.0.2.10]\n",
+            f"  ipv4: [192.0.2.10]\n  smarthost: {{host: 127.0.0.11, port: {world['port']}, "
+            "tls: none}\n",
+        )
+    )
+    relay.apply()
+    submit(relay, "a@example.org", "b@elsewhere.example")
+    run(worker_for(world, Clock()))
+    got = world["dests"]["mx2"].recorder
+    assert got.copies_for("a@example.org") == 1 and got.copies_for("b@elsewhere.example") == 1
+
+
+def test_relay_serve_delivers_with_metrics_status_and_events(world, tmp_path: Path) -> None:
+    relay: RelayProcess = world["relay"]
+    relay.stop()
+    metrics_port = free_port()
+    relay.start(
+        "--nameserver", world["knot"].server, "--metrics", f"127.0.0.1:{metrics_port}", deliver=True
+    )
+    submit(relay, "reader@example.org")
+    relay.wait_for(lambda: relay.events("delivered"), timeout=15, what="delivery")
+    assert world["dests"]["mx1"].recorder.copies_for("reader@example.org") == 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    assert 'postform_recipients_total{outcome="delivered",sender_domain="example.com"} 1.0' in text
+    assert 'postform_messages_total{outcome="accepted",sender_domain="example.com"} 1.0' in text
+    status = json.loads(relay.postform("relay", "status", "--json").stdout)
+    assert status["queue_messages"] == 0
+    shown = relay.postform("relay", "events", "--since", "1h").stdout
+    assert '"event":"accepted"' in shown and '"event":"delivered"' in shown
+    relay.signal(signal.SIGTERM)
+    assert relay.stop() == 0
+    relay.start()  # the world fixture stops it again
