@@ -1,10 +1,11 @@
 """Send one message through the relay as an application would (smtplib, STARTTLS,
-AUTH PLAIN), then show it in the spool with its DKIM signature verified.
+AUTH PLAIN), show it spooled, then wait for the relay to deliver it to the local sink
+(sink.py) and verify the delivered copy's DKIM signature.
 
     python send_one.py PORT USERNAME PASSWORD
 
-Run from the folder holding postform.yaml, after `postform apply` and while
-`postform relay serve --self-signed` listens on 127.0.0.1:PORT.
+Run from the folder holding postform.yaml, after `postform apply`, while
+`postform relay serve --self-signed` listens on 127.0.0.1:PORT and sink.py runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -49,6 +51,8 @@ def main() -> int:
     )
     print(message.split(b"\r\n\r\n", 1)[0].decode())
 
+    delivered = wait_for_sink(Path("sink"), timeout=20)
+    print(f"\ndelivered to the sink as {delivered}")
     records = json.loads(
         subprocess.run(
             ["postform", "dns", "records", "--format", "json"],
@@ -58,14 +62,27 @@ def main() -> int:
         ).stdout
     )["records"]
     txt = {r["name"]: r["value"] for r in records}
-    signed = message.split(b"\r\n", 3)[3]  # the Received header is added after signing
+    signed = delivered.read_bytes().split(b"\r\n", 3)[3]  # Received is added after signing
 
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
         return txt.get(name.decode().rstrip("."), "").encode()
 
     ok = dkim.verify(signed, dnsfunc=dnsfunc)
-    print(f"\nDKIM signature verified with dkimpy against the published key: {ok}")
+    print(
+        f"DKIM signature of the delivered copy verified with dkimpy against the DNS "
+        f"record postform computed: {ok}"
+    )
     return 0 if ok else 1
+
+
+def wait_for_sink(folder: Path, timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob("*.eml"))
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise SystemExit(f"nothing reached the sink within {timeout:g} s")
 
 
 if __name__ == "__main__":
