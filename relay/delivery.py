@@ -92,8 +92,8 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
+            self._wake.clear()  # before the pass: a wake during it starts the next one at once
             await self.run_once()
-            self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
@@ -170,7 +170,8 @@ class DeliveryWorker:
                 replies, host = await self._attempt(spooled, dest, live, settings)
             for rcpt in live:
                 self._record(spooled, state, rcpt, replies[rcpt], host, settings)
-        save_state(self.queue_dir, spooled.queue_id, state)
+        if not state.done:  # a finished message is removed instead: one fsync saved
+            save_state(self.queue_dir, spooled.queue_id, state)
 
     def _suppressed(self, spooled: SpooledMessage, state: MessageState, rcpt: str) -> bool:
         address = _normal(rcpt)

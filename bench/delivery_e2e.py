@@ -1,0 +1,173 @@
+"""End to end: submission through the relay (STARTTLS + AUTH PLAIN, ed25519 DKIM, fsync'ed
+spool) to delivery at a destination SMTP server (an aiosmtpd sink on loopback, reached as
+the relay's smarthost), measured per message: latency from the client's send to the
+sink's receipt, and throughput.
+
+    .venv/bin/python bench/delivery_e2e.py [--sessions 10] [--messages 100]
+
+Every loop is bounded in count and time; only loopback is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+import trustme
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import relay_throughput as rt  # noqa: E402  (shared helpers of the sibling benchmark)
+
+RUN_LIMIT_S = 120.0
+
+SINK = r"""
+import asyncio, sys, time, logging
+from aiosmtpd.controller import Controller
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+out = open(sys.argv[2], "a", buffering=1)
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content
+        sent = data.split(b"X-Bench-Sent: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        out.write(f"{time.time()} {sent}\n")
+        return "250 2.0.0 OK"
+c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]), server_hostname="sink.bench")
+c.start()
+asyncio.run(asyncio.Event().wait())
+"""
+
+CONFIG = """\
+version: 1
+state: {{path: state/state.json}}
+relay:
+  hostname: relay.bench
+  tls: {{cert: tls.crt, key: tls.key}}
+  smarthost: {{host: 127.0.0.1, port: {sink_port}, tls: none}}
+  delivery: {{concurrency: 20, per_destination: 20, retry_base: 1}}
+limits: {{messages_per_minute: 10000000, recipients_per_day: 100000000}}
+domains:
+  ed.example: {{dkim: [{{selector: s1, algorithm: ed25519, activation: immediate}}]}}
+senders: [app@ed.example]
+users:
+  bench: {{credentials: [load]}}
+"""
+
+
+async def session(
+    port: int, ctx: ssl.SSLContext, cred: dict[str, str], count: int, deadline: float
+) -> int:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
+    await client.connect()
+    await client.starttls(tls_context=ctx)
+    await client.login(cred["username"], cred["password"])
+    body = rt.body("app@ed.example")
+    sent = 0
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        data = f"X-Bench-Sent: {time.time()}\r\n".encode() + body
+        errors, _ = await client.sendmail("app@ed.example", ["reader@dest.example"], data)
+        sent += not errors
+    await client.quit()
+    return sent
+
+
+async def submit(
+    port: int, ctx: ssl.SSLContext, cred: dict[str, str], sessions: int, messages: int
+) -> tuple[int, float]:
+    deadline = time.monotonic() + RUN_LIMIT_S
+    started = time.perf_counter()
+    counts = await asyncio.gather(
+        *(session(port, ctx, cred, messages, deadline) for _ in range(sessions))
+    )
+    return sum(counts), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=100, help="per session")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="postform-e2e-"))
+    ca = trustme.CA()
+    cert = ca.issue_cert("relay.bench", "127.0.0.1")
+    cert.private_key_pem.write_to_path(str(work / "tls.key"))
+    cert.cert_chain_pems[0].write_to_path(str(work / "tls.crt"))
+    sink_port, relay_port = rt.free_port(), rt.free_port()
+    (work / "postform.yaml").write_text(CONFIG.format(sink_port=sink_port))
+    subprocess.run(
+        [rt.POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    cred = json.loads((work / "creds.json").read_text())[0]
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.check_hostname = False
+    received = work / "received.txt"
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port), str(received)])
+    relay = subprocess.Popen(
+        [rt.POSTFORM, "relay", "serve", "--listen", f"127.0.0.1:{relay_port}/starttls"],
+        cwd=work,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        rt.wait_port(sink_port, sink)
+        rt.wait_port(relay_port, relay)
+        sent, seconds = asyncio.run(submit(relay_port, ctx, cred, args.sessions, args.messages))
+        deadline = time.monotonic() + RUN_LIMIT_S
+        rows: list[tuple[float, float]] = []
+        while time.monotonic() < deadline:
+            lines = received.read_text().splitlines() if received.exists() else []
+            rows = [(float(a), float(b)) for a, b in (line.split() for line in lines)]
+            if len(rows) >= sent:
+                break
+            time.sleep(0.1)
+        report(args, sent, seconds, rows)
+    finally:
+        for proc in (relay, sink):
+            proc.terminate()
+            proc.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(
+    args: argparse.Namespace, sent: int, seconds: float, rows: list[tuple[float, float]]
+) -> None:
+    latencies = sorted(recv - sent_at for recv, sent_at in rows)
+    first_sent = min(s for _, s in rows)
+    last_recv = max(r for r, _ in rows)
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    print(
+        f"end to end: {args.sessions} sessions x {args.messages} messages (2 KB), STARTTLS + "
+        "AUTH PLAIN, ed25519 DKIM, fsync'ed spool, delivered to an aiosmtpd sink "
+        "(smarthost) on loopback\n"
+    )
+    print(f"submitted {sent} in {seconds:.2f} s = {sent / seconds:.0f} msg/s accepted")
+    print(
+        f"delivered {len(rows)} of {sent}; end to end {len(rows) / (last_recv - first_sent):.0f}"
+        " msg/s (first send to last receipt)"
+    )
+    print(
+        f"latency send -> sink: p50 {pct(0.50):.0f} ms, p95 {pct(0.95):.0f} ms, "
+        f"p99 {pct(0.99):.0f} ms, max {latencies[-1] * 1000:.0f} ms, "
+        f"mean {statistics.mean(latencies) * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
