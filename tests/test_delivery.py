@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import signal
+import ssl
 import time
 import urllib.request
 from pathlib import Path
@@ -229,18 +230,9 @@ def test_a_restart_mid_delivery_delivers_each_recipient_exactly_once(world) -> N
         restarted.stop()
 
 
-def test_smarthost_takes_everything(world, tmp_path: Path) -> None:
-    relay: RelayProcess = world["relay"]
-    config = relay.folder / "postform.yaml"
-    config.write_text(
-        config.read_text().replace(
-            "  ipv4: [192.0.2.10]\n",
-            f"  ipv4: [192.0.2.10]\n  smarthost: {{host: 127.0.0.11, port: {world['port']}, "
-            "tls: none}\n",
-        )
-    )
-    relay.apply()
-    submit(relay, "a@example.org", "b@elsewhere.example")
+def test_smarthost_takes_everything(world) -> None:
+    _smarthost(world, "127.0.0.11", "none")
+    submit(world["relay"], "a@example.org", "b@elsewhere.example")
     run(worker_for(world, Clock()))
     got = world["dests"]["mx2"].recorder
     assert got.copies_for("a@example.org") == 1 and got.copies_for("b@elsewhere.example") == 1
@@ -267,3 +259,41 @@ def test_relay_serve_delivers_with_metrics_status_and_events(world, tmp_path: Pa
     relay.signal(signal.SIGTERM)
     assert relay.stop() == 0
     relay.start()  # the world fixture stops it again
+
+
+def _smarthost(world: dict, host: str, tls: str) -> None:
+    """Point the relay's applied policy at a smarthost on loopback."""
+    relay: RelayProcess = world["relay"]
+    config = relay.folder / "postform.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  ipv4: [192.0.2.10]\n",
+            f"  ipv4: [192.0.2.10]\n  smarthost: {{host: {host}, port: {world['port']}, "
+            f"tls: {tls}}}\n",
+        )
+    )
+    relay.apply()
+
+
+def test_starttls_is_used_when_offered_and_required_tls_defers_without_it(world) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.13").configure_cert(context)
+    secure = Destination("127.0.0.13", world["port"], tls=context).start()
+    try:
+        _smarthost(world, "127.0.0.13", "required")
+        submit(world["relay"], "a@example.org")
+        run(worker_for(world, Clock()))
+        (got,) = secure.recorder.messages
+        assert got.tls is True
+    finally:
+        secure.stop()
+    config = world["relay"].folder / "postform.yaml"
+    config.write_text(config.read_text().replace("host: 127.0.0.13", "host: 127.0.0.10"))
+    world["relay"].apply()
+    submit(world["relay"], "b@example.org")
+    run(worker_for(world, Clock()))
+    assert world["dests"]["mx1"].recorder.copies_for("b@example.org") == 0
+    assert "STARTTLS required but not offered" in events(world, "deferred")[-1]["reply"]
