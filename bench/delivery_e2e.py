@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import ssl
 import statistics
@@ -23,7 +22,6 @@ import time
 from pathlib import Path
 
 import aiosmtplib
-import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import relay_throughput as rt  # noqa: E402  (shared helpers of the sibling benchmark)
@@ -99,22 +97,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100, help="per session")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="postform-e2e-"))
-    ca = trustme.CA()
-    cert = ca.issue_cert("relay.bench", "127.0.0.1")
-    cert.private_key_pem.write_to_path(str(work / "tls.key"))
-    cert.cert_chain_pems[0].write_to_path(str(work / "tls.crt"))
     sink_port, relay_port = rt.free_port(), rt.free_port()
-    (work / "postform.yaml").write_text(CONFIG.format(sink_port=sink_port))
-    subprocess.run(
-        [rt.POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
-        cwd=work,
-        check=True,
-        capture_output=True,
-    )
-    cred = json.loads((work / "creds.json").read_text())[0]
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    ctx.check_hostname = False
+    cred, ctx = rt.make_project(work, CONFIG.format(sink_port=sink_port))
     received = work / "received.txt"
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port), str(received)])
     relay = subprocess.Popen(

@@ -71,6 +71,27 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def make_project(work: Path, config: str) -> tuple[dict[str, str], ssl.SSLContext]:
+    """Write a per-run CA's certificate and `config` into `work`, apply it; return the
+    SMTP credential and a client TLS context that trusts the certificate."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("relay.bench", "127.0.0.1")
+    cert.private_key_pem.write_to_path(str(work / "tls.key"))
+    cert.cert_chain_pems[0].write_to_path(str(work / "tls.crt"))
+    (work / "postform.yaml").write_text(config)
+    subprocess.run(
+        [POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    cred = json.loads((work / "creds.json").read_text())[0]
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.check_hostname = False
+    return cred, ctx
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its live children (relay worker processes)."""
     pids = [pid]
@@ -205,24 +226,19 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="postform-bench-"))
-    ca = trustme.CA()
-    cert = ca.issue_cert("relay.bench", "127.0.0.1")
-    cert.private_key_pem.write_to_path(str(work / "tls.key"))
-    cert.cert_chain_pems[0].write_to_path(str(work / "tls.crt"))
-    (work / "postform.yaml").write_text(CONFIG)
-    subprocess.run(
-        [POSTFORM, "apply", "--auto-approve", "--credentials-out", "creds.json"],
-        cwd=work,
-        check=True,
-        capture_output=True,
-    )
-    cred = json.loads((work / "creds.json").read_text())[0]
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    ctx.check_hostname = False
+    cred, ctx = make_project(work, CONFIG)
 
     relay_port, noop_port = free_port(), free_port()
-    relay_cmd = [POSTFORM, "relay", "serve", "--listen", f"127.0.0.1:{relay_port}/starttls"]
+    # Submission only: --no-delivery keeps the relay from looking up the recipients' MX
+    # (this benchmark must talk to loopback only); bench/delivery_e2e.py measures delivery.
+    relay_cmd = [
+        POSTFORM,
+        "relay",
+        "serve",
+        "--no-delivery",
+        "--listen",
+        f"127.0.0.1:{relay_port}/starttls",
+    ]
     if args.workers > 1:
         relay_cmd += ["--workers", str(args.workers)]
     relay = subprocess.Popen(relay_cmd, cwd=work, stderr=subprocess.DEVNULL)

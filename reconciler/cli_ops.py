@@ -15,7 +15,14 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, out, reported
+from reconciler.cliutil import (
+    DEFAULT_CONFIG_PATH,
+    ConfigOpt,
+    MetricsOpt,
+    MxNameserverOpt,
+    out,
+    reported,
+)
 from reconciler.config import load_config
 from reconciler.errors import PostformError
 from reconciler.names import normalize_address
@@ -43,12 +50,8 @@ def _store(config: Path, data_dir: Path | None) -> SuppressionStore:
 def deliver(
     config: ConfigOpt = DEFAULT_CONFIG_PATH,
     data_dir: DataDirOpt = None,
-    nameserver: Annotated[
-        str | None, typer.Option("--nameserver", help="DNS server for MX lookups, HOST[:PORT].")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
-    ] = None,
+    nameserver: MxNameserverOpt = None,
+    metrics: MetricsOpt = None,
     once: Annotated[
         bool, typer.Option("--once", help="One pass over the queue, then exit.")
     ] = False,

@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from reconciler import cli_ops
-from reconciler.cliutil import DEFAULT_CONFIG_PATH, ConfigOpt, reported
+from reconciler.cliutil import (
+    DEFAULT_CONFIG_PATH,
+    ConfigOpt,
+    MetricsOpt,
+    MxNameserverOpt,
+    reported,
+)
 from reconciler.config import load_config
 from reconciler.errors import PostformError
 from relay import supervisor
@@ -53,12 +59,8 @@ def serve(
     delivery: Annotated[
         bool, typer.Option("--delivery/--no-delivery", help="Also run the delivery worker.")
     ] = True,
-    nameserver: Annotated[
-        str | None, typer.Option("--nameserver", help="DNS server for MX lookups, HOST[:PORT].")
-    ] = None,
-    metrics: Annotated[
-        str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
-    ] = None,
+    nameserver: MxNameserverOpt = None,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     cfg = load_config(config)

@@ -24,6 +24,12 @@ LockTimeoutOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for each DNS answer.", min=0.1)
 ]
+MxNameserverOpt = Annotated[
+    str | None, typer.Option("--nameserver", help="DNS server for MX lookups, HOST[:PORT].")
+]
+MetricsOpt = Annotated[
+    str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
+]
 NameserverOpt = Annotated[
     str | None,
     typer.Option("--nameserver", help="Query HOST[:PORT] instead of the system resolver."),

@@ -7,8 +7,9 @@ database); with several worker processes each adds its own increments.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from relay.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS daily_recipients (day TEXT PRIMARY KEY, count INTEGER NOT NULL);
@@ -19,12 +20,7 @@ CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL,
 
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        path.chmod(0o600)
+        self.db = open_db(path, _SCHEMA)
 
     def day_count(self, day: str) -> int:
         row = self.db.execute("SELECT count FROM daily_recipients WHERE day = ?", (day,)).fetchone()

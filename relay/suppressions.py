@@ -8,10 +8,11 @@ policy, not here; nothing here is ever deleted by `plan` or `apply`.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from relay.sqlite import open_db
 
 REASONS = ("HARDBOUNCE", "SOFTBOUNCE", "MANUAL", "COMPLAINT", "UNSUBSCRIBE", "UNKNOWN")
 SOFT_BOUNCE_LIMIT = 4
@@ -39,12 +40,7 @@ class Suppression:
 
 class SuppressionStore:
     def __init__(self, path: Path, clock: object = time.time) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        path.chmod(0o600)
+        self.db = open_db(path, _SCHEMA)
         self.clock = clock
 
     def reason(self, address: str) -> str | None:
