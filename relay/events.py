@@ -30,6 +30,8 @@ class EventLog:
         self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
+        self._fd: int | None = None
+        self._writes = 0
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
@@ -41,17 +43,34 @@ class EventLog:
             self._append(line.encode())
 
     def _append(self, data: bytes) -> None:
+        """Append one line with one write(2) on an O_APPEND descriptor kept open: lines from
+        several processes stay whole. fstat tells the size; a file another process rotated
+        away (a new inode at the path) is reopened."""
         assert self.path is not None
+        if self._fd is None or self._replaced():
+            self._open()
+        assert self._fd is not None
+        if os.fstat(self._fd).st_size + len(data) > self.max_bytes:
+            self._rotate()
+            self._open()
+        os.write(self._fd, data)
+
+    def _open(self) -> None:
+        assert self.path is not None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._writes = 0
+
+    def _replaced(self) -> bool:
+        self._writes += 1
+        if self._writes % 256:
+            return False
+        assert self.path is not None and self._fd is not None
         try:
-            if self.path.stat().st_size + len(data) > self.max_bytes:
-                self._rotate()
+            return os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
         except FileNotFoundError:
-            pass
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data)  # one write per line: lines from several processes stay whole
-        finally:
-            os.close(fd)
+            return True
 
     def _rotate(self) -> None:
         assert self.path is not None
