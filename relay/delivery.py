@@ -84,6 +84,8 @@ class DeliveryWorker:
         self.mx = MxResolver(nameserver)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
+        # When each known message is next due: a deferred backlog is not re-read every pass.
+        self._next_due: dict[str, float] = {}
         self._per_destination: dict[str, asyncio.Semaphore] = {}
         self._overall: asyncio.Semaphore | None = None
 
@@ -93,7 +95,10 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
             self._wake.clear()  # before the pass: a wake during it starts the next one at once
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive a bad pass
+                self.log.emit("delivery_error", error=f"{type(exc).__name__}: {exc}")
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
@@ -124,33 +129,44 @@ class DeliveryWorker:
         self.metrics.oldest.set(oldest)
 
     async def _message(self, queue_id: str, settings: DeliverySettings) -> int:
+        if self._next_due.get(queue_id, 0.0) > self.clock():
+            return 0  # known to wait: do not even read it
         self._busy.add(queue_id)
         try:
-            try:
-                spooled = read_spool_file(self.queue_dir / f"{queue_id}.msg")
-            except (OSError, ValueError):
-                return 0
-            envelope = spooled.envelope
-            state = load_state(self.queue_dir, queue_id) or MessageState.new(envelope["rcpt_tos"])
-            due = state.due(self.clock())
-            if not due:
-                return 0
-            groups: dict[str, list[str]] = defaultdict(list)
-            smarthost = self.policy().smarthost
-            for rcpt in due:
-                groups["smarthost" if smarthost else rcpt.rpartition("@")[2].lower()].append(rcpt)
-            await asyncio.gather(
-                *(
-                    self._group(spooled, state, dest, rcpts, settings)
-                    for dest, rcpts in groups.items()
-                )
-            )
-            if state.done:
-                remove_message(self.queue_dir, queue_id)
-                self.log.emit("completed", queue_id=queue_id)
-            return 1
+            return await self._deliver_message(queue_id, settings)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+            self.log.emit("delivery_error", queue_id=queue_id, error=f"{type(exc).__name__}: {exc}")
+            self._next_due[queue_id] = self.clock() + settings.retry_base
+            return 0
         finally:
             self._busy.discard(queue_id)
+
+    async def _deliver_message(self, queue_id: str, settings: DeliverySettings) -> int:
+        try:
+            spooled = read_spool_file(self.queue_dir / f"{queue_id}.msg")
+        except FileNotFoundError:
+            self._next_due.pop(queue_id, None)
+            return 0
+        envelope = spooled.envelope
+        state = load_state(self.queue_dir, queue_id) or MessageState.new(envelope["rcpt_tos"])
+        due = state.due(self.clock())
+        if not due:
+            self._next_due[queue_id] = state.next_due() or 0.0
+            return 0
+        groups: dict[str, list[str]] = defaultdict(list)
+        smarthost = self.policy().smarthost
+        for rcpt in due:
+            groups["smarthost" if smarthost else rcpt.rpartition("@")[2].lower()].append(rcpt)
+        await asyncio.gather(
+            *(self._group(spooled, state, dest, rcpts, settings) for dest, rcpts in groups.items())
+        )
+        if state.done:
+            remove_message(self.queue_dir, queue_id)
+            self._next_due.pop(queue_id, None)
+            self.log.emit("completed", queue_id=queue_id)
+        else:
+            self._next_due[queue_id] = state.next_due() or 0.0
+        return 1
 
     async def _group(
         self,

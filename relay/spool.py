@@ -82,7 +82,7 @@ class Spool:
                 continue
             try:
                 await loop.run_in_executor(None, self._commit, batch)
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
                 for *_, done in batch:
                     if not done.done():
                         done.set_exception(exc)
