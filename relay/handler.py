@@ -216,7 +216,7 @@ class RelayHandler:
         }
         try:
             await self.relay.spool.store(queue_id, envelope_record, message)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - not stored, so a temporary failure, never 250
             self.relay.log.emit("spool_error", queue_id=queue_id, error=str(exc))
             return R.S451_LOCAL_ERROR
         self.relay.daily.add(len(envelope.rcpt_tos))
