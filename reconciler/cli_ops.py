@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import signal
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from reconciler.config import load_config
 from reconciler.errors import PostformError
 from reconciler.names import normalize_address
 from reconciler.relaydata import relay_data_dir
+from relay.datalock import data_lock
 from relay.delivery import DeliveryWorker
 from relay.events import EventLog, event_files
 from relay.metrics import Metrics
@@ -59,6 +61,7 @@ def deliver(
     """Run only the delivery worker (for operators who split the roles)."""
     cfg = load_config(config)
     folder = relay_data_dir(cfg, data_dir)
+    os.umask(0o077)
     holder: dict[str, RelayPolicy] = {}
     try:
         holder["policy"] = read_policy(cfg.state_path)
@@ -77,8 +80,13 @@ def deliver(
         nameserver=nameserver,
     )
     (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
-    asyncio.run(_deliver(worker, once, cfg.state_path, holder))
-    store.close()
+    try:
+        with data_lock(folder, "deliver"):
+            asyncio.run(_deliver(worker, once, cfg.state_path, holder))
+    except PolicyError as exc:
+        raise PostformError(str(exc)) from None
+    finally:
+        store.close()
 
 
 async def _deliver(

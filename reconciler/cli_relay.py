@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import ssl
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,7 @@ from reconciler.cliutil import (
 from reconciler.config import load_config
 from reconciler.errors import PostformError
 from relay import supervisor
+from relay.datalock import data_lock
 from relay.events import EventLog
 from relay.policy import PolicyError, read_policy
 from relay.server import Listener, Relay
@@ -103,8 +106,13 @@ def serve(
             metrics_address=metrics,
         )
 
+    os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
     try:
-        code = supervisor.serve(make, workers, folder / "spool")
+        with contextlib.ExitStack() as held:
+            held.enter_context(data_lock(folder, "serve"))
+            if delivery:
+                held.enter_context(data_lock(folder, "deliver"))
+            code = supervisor.serve(make, workers, folder / "spool")
     except PolicyError as exc:
         raise PostformError(str(exc)) from None
     except ssl.SSLError as exc:

@@ -86,6 +86,7 @@ class DeliveryWorker:
         self._busy: set[str] = set()
         # When each known message is next due: a deferred backlog is not re-read every pass.
         self._next_due: dict[str, float] = {}
+        self._tasks: set[asyncio.Future[int]] = set()
         self._per_destination: dict[str, asyncio.Semaphore] = {}
         self._overall: asyncio.Semaphore | None = None
 
@@ -96,24 +97,37 @@ class DeliveryWorker:
         while not stop.is_set():
             self._wake.clear()  # before the pass: a wake during it starts the next one at once
             try:
-                await self.run_once()
+                await self.run_once(wait=False)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive a bad pass
                 self.log.emit("delivery_error", error=f"{type(exc).__name__}: {exc}")
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+        if self._tasks:  # deliveries in progress finish (the caller bounds the wait)
+            await asyncio.wait(set(self._tasks))
 
-    async def run_once(self) -> int:
-        """Attempt every message with recipients due now; returns how many were attempted."""
+    async def run_once(self, wait: bool = True) -> int:
+        """Attempt every message with recipients due now; returns how many were started.
+
+        With wait=False (the serving loop) messages are left running as tasks, so one slow
+        destination does not hold up the next pass; tests wait for them."""
         settings = DeliverySettings.from_policy(self.policy())
         if self._overall is None:
             self._overall = asyncio.Semaphore(settings.concurrency)
         ids = sorted(p.stem for p in self.queue_dir.glob("*.msg"))
         self._gauge(ids)
-        jobs = [self._message(queue_id, settings) for queue_id in ids if queue_id not in self._busy]
-        results = await asyncio.gather(*jobs)
-        return sum(results)
+        now = self.clock()
+        due = [q for q in ids if q not in self._busy and self._next_due.get(q, 0.0) <= now]
+        for queue_id in due:
+            self._busy.add(queue_id)  # claimed now, before its task runs
+        tasks = [asyncio.ensure_future(self._message(q, settings)) for q in due]
+        if wait:
+            return sum(await asyncio.gather(*tasks))
+        for task in tasks:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(tasks)
 
     def _gauge(self, ids: list[str]) -> None:
         if self.metrics is None:
@@ -129,9 +143,6 @@ class DeliveryWorker:
         self.metrics.oldest.set(oldest)
 
     async def _message(self, queue_id: str, settings: DeliverySettings) -> int:
-        if self._next_due.get(queue_id, 0.0) > self.clock():
-            return 0  # known to wait: do not even read it
-        self._busy.add(queue_id)
         try:
             return await self._deliver_message(queue_id, settings)
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
@@ -183,7 +194,11 @@ class DeliveryWorker:
             )
             assert self._overall is not None
             async with self._overall, semaphore:
-                replies, host = await self._attempt(spooled, dest, live, settings)
+                try:
+                    replies, host = await self._attempt(spooled, dest, live, settings)
+                except Exception as exc:  # noqa: BLE001 - an unexpected failure is a deferral
+                    why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
+                    replies, host = _all(live, Reply(451, why, "local")), dest
             for rcpt in live:
                 self._record(spooled, state, rcpt, replies[rcpt], host, settings)
         if not state.done:  # a finished message is removed instead: one fsync saved
@@ -217,14 +232,16 @@ class DeliveryWorker:
             transaction.username = smarthost.get("username")
             env = smarthost.get("password_env")
             transaction.password = os.environ.get(env, "") if env else None
+            if transaction.tls == "required" and transaction.username:
+                transaction.verify_host = smarthost["host"]  # a password only to the real host
             targets = [(smarthost["host"], [smarthost["host"]], smarthost.get("port", 25))]
         else:
             try:
                 destinations = await self.mx.destinations(dest)
             except Undeliverable as exc:
-                return _all(rcpts, Reply(550, f"5.1.2 {exc}")), dest
+                return _all(rcpts, Reply(550, f"5.1.2 {exc}", "dns")), dest
             except LookupFailed as exc:
-                return _all(rcpts, Reply(451, f"4.4.3 {exc}")), dest
+                return _all(rcpts, Reply(451, f"4.4.3 {exc}", "dns")), dest
             targets = [(d.host, list(d.addresses), settings.port) for d in destinations]
         errors = []
         for host, addresses, port in targets:
@@ -234,7 +251,9 @@ class DeliveryWorker:
                 except ConnectFailed as exc:
                     errors.append(str(exc))
         why = errors[-1] if errors else "no address for any MX host"
-        return _all(rcpts, Reply(451, f"4.4.1 No reachable server for {dest}: {why}")), dest
+        return _all(
+            rcpts, Reply(451, f"4.4.1 No reachable server for {dest}: {why}", "local")
+        ), dest
 
     def _record(
         self,
@@ -267,7 +286,8 @@ class DeliveryWorker:
                 self.metrics.latency.observe(latency)
         elif reply.permanent:
             self._bounce(spooled, entry, base, "hard")
-            if self.suppressions.hard_bounce(address, str(reply), qid):
+            # Only a failure about the address suppresses it (not a 5xx at MAIL or DATA).
+            if reply.recipient_specific and self.suppressions.hard_bounce(address, str(reply), qid):
                 self.log.emit("suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE")
         elif now - spooled.envelope["received_at"] >= settings.max_age:
             self._bounce(spooled, entry, base, "soft")

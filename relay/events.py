@@ -37,10 +37,13 @@ class EventLog:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
-        self.stream.write(line)
-        self.stream.flush()
+        # A full disk or a closed stderr must not fail the SMTP transaction that logs.
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.write(line)
+            self.stream.flush()
         if self.path is not None:
-            self._append(line.encode())
+            with contextlib.suppress(OSError):
+                self._append(line.encode())
 
     def _append(self, data: bytes) -> None:
         """Append one line with one write(2) on an O_APPEND descriptor kept open: lines from

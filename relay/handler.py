@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,14 @@ from relay.spool import new_queue_id
 
 if TYPE_CHECKING:
     from relay.server import Relay
+
+
+# ASCII dot-atom addresses only: what the outbound client can send unchanged (no quoted
+# local parts, no control characters, no SMTPUTF8).
+PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+)
 
 
 def _peer(session: Session) -> str:
@@ -98,6 +107,16 @@ class RelayHandler:
         self.relay.count(sender, "rejected")
         return reply
 
+    def _revoked(self, cred: Credential) -> bool:
+        """The session's credential was removed or rotated by a later apply."""
+        current = self.policy.credentials.get(cred.username)
+        return current is None or current.password_hash != cred.password_hash
+
+    async def handle_exception(self, error: Exception) -> str:
+        """An unexpected failure in a hook: a temporary failure, never a traceback reply."""
+        self.relay.log.emit("error", error=f"{type(error).__name__}: {error}")
+        return R.S451_LOCAL_ERROR
+
     async def handle_MAIL(
         self,
         server: SMTP,
@@ -107,6 +126,9 @@ class RelayHandler:
         mail_options: list[str],
     ) -> str:
         cred: Credential = session.auth_data
+        if self._revoked(cred):
+            session.authenticated = False
+            return self._reject(session, "MAIL", R.S530_CREDENTIAL_REVOKED, address, user=cred.user)
         if not self.relay.bucket.take():
             limit = self.policy.limits.messages_per_minute
             return self._reject(session, "MAIL", R.S451_RATE_LIMITED.format(limit=limit), address)
@@ -125,6 +147,9 @@ class RelayHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if not PLAIN_ADDRESS.fullmatch(address):
+            reply = R.S553_BAD_ADDRESS.format(address=address.encode("ascii", "replace").decode())
+            return self._reject(session, "RCPT", reply, envelope.mail_from or "")
         target = normalize(address)
         reason = self.relay.suppression_reason(target)
         if reason is not None:

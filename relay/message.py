@@ -85,6 +85,15 @@ def added_headers(fields: list[tuple[str, str]], hostname: str, now: float) -> b
     return out
 
 
+_HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.:\[\]_-]")
+
+
+def safe_helo(name: str) -> str:
+    """The client's HELO name as it may appear in a header: letters, digits and . : [ ] _ -
+    only, at most 255 (a CR or LF here would let a client inject header fields)."""
+    return _HELO_UNSAFE.sub("?", name)[:255] or "unknown"
+
+
 def received_header(
     *, hostname: str, helo: str, peer: str, tls: str | None, queue_id: str, user: str, now: float
 ) -> bytes:
@@ -92,6 +101,6 @@ def received_header(
     tls_note = f" ({tls})" if tls else ""
     date = _date(now or time.time())
     return (
-        f"Received: from {helo} ([{peer}])\r\n\tby {hostname} (postform) with {protocol}"
+        f"Received: from {safe_helo(helo)} ([{peer}])\r\n\tby {hostname} (postform) with {protocol}"
         f"{tls_note} id {queue_id}\r\n\tfor authenticated user {user}; {date}\r\n"
     ).encode()

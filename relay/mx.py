@@ -75,7 +75,13 @@ class MxResolver:
             raise Undeliverable(f"{domain} does not accept mail (null MX, RFC 7505)")
         ordered = sorted(records, key=lambda r: (r.preference, random.random()))
         out = []
+        failures = []
         for record in ordered:
             host = record.exchange.to_text().rstrip(".")
-            out.append(Destination(host, await self.addresses(host)))
+            try:
+                out.append(Destination(host, await self.addresses(host)))
+            except LookupFailed as exc:  # one broken MX host must not hide the others
+                failures.append(str(exc))
+        if failures and not any(d.addresses for d in out):
+            raise LookupFailed("; ".join(failures))
         return out

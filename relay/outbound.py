@@ -7,8 +7,9 @@ Certificates are not verified for opportunistic TLS, as RFC 7435 describes.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosmtplib
 
@@ -17,6 +18,20 @@ import aiosmtplib
 class Reply:
     code: int
     text: str
+    stage: str = "rcpt"  # dns | mail | rcpt | data | address | local
+
+    @property
+    def recipient_specific(self) -> bool:
+        """A permanent failure about the address itself (unknown user, bad domain): the
+        kind that may suppress it. A 5xx at MAIL or DATA, or a policy 5.7.x, may not."""
+        if self.stage == "dns":
+            return True
+        if self.stage != "rcpt" or not self.permanent:
+            return False
+        enhanced = self.text.split(" ", 1)[0]
+        if enhanced[:2] == "5." and enhanced.count(".") == 2:
+            return enhanced.startswith(("5.1.", "5.2.1"))
+        return self.code in (550, 551, 553)
 
     @property
     def ok(self) -> bool:
@@ -49,10 +64,27 @@ class Transaction:
     message: bytes
     tls: str = "opportunistic"  # required | opportunistic | none
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     timeout: float = 60.0
+    verify_host: str | None = None  # verify the certificate for this name (smarthost)
 
     async def send(self, address: str, port: int) -> dict[str, Reply]:
+        """Per-recipient replies; ConnectFailed when no usable session was had (try the next
+        address or defer). Bounded by a total deadline of a few command timeouts."""
+        bad = [r for r in self.recipients if not _encodable(r)]
+        if bad:
+            return {
+                r: Reply(553, "5.1.3 address cannot be sent as ASCII", "address")
+                for r in self.recipients
+            }
+        try:
+            return await asyncio.wait_for(self._send_any(address, port), self.timeout * 4)
+        except TimeoutError:
+            raise ConnectFailed(
+                f"{address}:{port}: no complete answer within {self.timeout * 4:g}s"
+            ) from None
+
+    async def _send_any(self, address: str, port: int) -> dict[str, Reply]:
         try:
             return await self._send(address, port, use_tls=self.tls != "none")
         except _TlsFailed:
@@ -75,8 +107,11 @@ class Transaction:
         try:
             await self._prepare(client, address, use_tls)
             return await self._transaction(client)
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            raise ConnectFailed(f"{address}:{port}: disconnected: {exc}") from None
+        except (_TlsFailed, ConnectFailed):
+            raise
+        except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            # timeouts, disconnects, EHLO or AUTH refusals: no usable session here
+            raise ConnectFailed(f"{address}:{port}: {type(exc).__name__}: {exc}") from None
         finally:
             try:
                 await client.quit()
@@ -85,21 +120,28 @@ class Transaction:
 
     async def _prepare(self, client: aiosmtplib.SMTP, address: str, use_tls: bool) -> None:
         await client.ehlo()
+        encrypted = False
         if use_tls and client.supports_extension("starttls"):
+            context = ssl.create_default_context() if self.verify_host else _insecure()
             try:
-                await client.starttls(tls_context=_insecure())
+                await client.starttls(tls_context=context, server_hostname=self.verify_host)
             except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
                 raise _TlsFailed(str(exc)) from None
+            encrypted = True
         elif self.tls == "required":
             raise ConnectFailed(f"{address}: STARTTLS required but not offered")
         if self.username:
+            if not encrypted:
+                raise ConnectFailed(
+                    f"{address}: refusing to send the smarthost password without TLS"
+                )
             await client.login(self.username, self.password or "")
 
     async def _transaction(self, client: aiosmtplib.SMTP) -> dict[str, Reply]:
         try:
             await client.mail(self.sender)
         except aiosmtplib.SMTPResponseException as exc:
-            reply = Reply(exc.code, exc.message)
+            reply = Reply(exc.code, exc.message, "mail")
             return {r: reply for r in self.recipients}
         replies: dict[str, Reply] = {}
         accepted = []
@@ -109,14 +151,14 @@ class Transaction:
                 accepted.append(rcpt)
                 replies[rcpt] = Reply(response.code, response.message)
             except aiosmtplib.SMTPResponseException as exc:
-                replies[rcpt] = Reply(exc.code, exc.message)
+                replies[rcpt] = Reply(exc.code, exc.message, "rcpt")
         if not accepted:
             return replies
         try:
             response = await client.data(self.message)
-            final = Reply(response.code, response.message)
+            final = Reply(response.code, response.message, "data")
         except aiosmtplib.SMTPResponseException as exc:
-            final = Reply(exc.code, exc.message)
+            final = Reply(exc.code, exc.message, "data")
         for rcpt in accepted:
             replies[rcpt] = final
         return replies
@@ -124,3 +166,7 @@ class Transaction:
 
 class _TlsFailed(Exception):
     pass
+
+
+def _encodable(address: str) -> bool:
+    return address.isascii() and address.isprintable() and " " not in address

@@ -66,7 +66,9 @@ class RelayPolicy:
 
     def allowed(self, user: str, address: str) -> bool:
         """May `user` send as `address` (an approved sender, or its return path)?"""
-        allowed = self.users.get(user)
+        if user not in self.users:
+            return False  # a user removed by a later apply may send as nobody
+        allowed = self.users[user]
         return allowed is None or address in allowed
 
 
@@ -132,7 +134,7 @@ def build(policy: dict[str, Any], serial: int, lineage: str) -> RelayPolicy:
         credentials=credentials,
         signing=signing,
         unsigned=frozenset(unsigned),
-        suppressions=dict(policy.get("suppressions") or {}),
+        suppressions={a.lower(): r for a, r in (policy.get("suppressions") or {}).items()},
         smarthost=relay.get("smarthost"),
         delivery=dict(relay.get("delivery") or {}),
     )

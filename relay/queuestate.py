@@ -70,18 +70,25 @@ def save_state(queue_dir: Path, queue_id: str, state: MessageState) -> None:
     payload = json.dumps({"recipients": {r: asdict(s) for r, s in state.recipients.items()}})
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, payload.encode())
+        view = memoryview(payload.encode())
+        while view:  # a short write must not leave a truncated file to rename
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    _fsync_dir(queue_dir)
 
 
 def remove_message(queue_dir: Path, queue_id: str) -> None:
     """Drop a finished message: the message first, then its progress, then sync the dir."""
     (queue_dir / f"{queue_id}.msg").unlink(missing_ok=True)
     state_path(queue_dir, queue_id).unlink(missing_ok=True)
-    fd = os.open(queue_dir, os.O_RDONLY)
+    _fsync_dir(queue_dir)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -24,7 +24,10 @@ S550_BARE_LINE_ENDING = (
     "550 5.5.2 Bare {kind} in message data: line endings must be CRLF (RFC 5321 2.3.8)"
 )
 S552_TOO_BIG = "552 5.3.4 Message too big: the limit is {limit} bytes"
-S555_BAD_ADDRESS = "553 5.1.3 Address <{address}> is not a valid email address"
+S553_BAD_ADDRESS = (
+    "553 5.1.3 Address <{address}> is not a plain ASCII address this relay can deliver"
+)
+S530_CREDENTIAL_REVOKED = "530 5.7.0 This credential was revoked; authenticate again"
 
 # aiosmtpd's own wording for the size limit lacks an enhanced status code; the
 # server rewrites these two replies to S552_TOO_BIG.

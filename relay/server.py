@@ -188,7 +188,7 @@ class Relay:
 
     def suppression_reason(self, address: str) -> str | None:
         """Declared (policy) or learned (runtime list): checked on every RCPT."""
-        return self.policy.suppressions.get(address) or self.suppressions.reason(address)
+        return self.policy.suppressions.get(address.lower()) or self.suppressions.reason(address)
 
     def count(self, sender: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -231,7 +231,7 @@ class Relay:
             auth_required=True,
             auth_require_tls=not implicit,
             auth_exclude_mechanism=["LOGIN"],
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=False,
             timeout=300,
         )
 

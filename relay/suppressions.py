@@ -45,7 +45,7 @@ class SuppressionStore:
 
     def reason(self, address: str) -> str | None:
         row = self.db.execute(
-            "SELECT reason FROM suppressions WHERE address = ?", (address,)
+            "SELECT reason FROM suppressions WHERE address = ? COLLATE NOCASE", (address,)
         ).fetchone()
         return row[0] if row else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import smtplib
 import socket
@@ -317,3 +318,39 @@ def test_log_has_one_json_line_per_event_and_no_secrets(relay: RelayProcess) -> 
     for cred in relay.creds.values():
         assert cred["password"] not in text
     assert "PRIVATE KEY" not in text and "scrypt$" not in text
+
+
+def test_helo_cannot_inject_header_fields(relay: RelayProcess) -> None:
+    client = relay.smtp(tls=False, login=None)
+    client.starttls(context=relay.client_context(check_hostname=False))
+    client.send(b"EHLO evil\rFrom: CEO <ceo@bank.example>\rX-Injected: 1\r\n")
+    assert client.getreply()[0] == 250
+    cred = relay.creds["app"]
+    token = base64.b64encode(f"\0{cred['username']}\0{cred['password']}".encode()).decode()
+    assert client.docmd("AUTH", f"PLAIN {token}")[0] == 235
+    assert client.docmd("MAIL", "FROM:<noreply@example.com>")[0] == 250  # no new EHLO
+    assert client.docmd("RCPT", "TO:<x@example.org>")[0] == 250
+    code, reply = client.data(message())
+    client.quit()
+    assert code == 250
+    head = relay.spooled(queue_id_of(reply)).split(b"\r\n\r\n", 1)[0]
+    first, rest = head.split(b"\r\n", 1)
+    assert first.startswith(b"Received: from evil?From:?CEO??ceo@bank.example??X-Injected:?1 ")
+    assert b"\r" not in first and b"ceo@bank.example" not in rest
+    assert rest.count(b"\r\nFrom: ") + rest.startswith(b"From: ") == 1
+
+
+@pytest.mark.parametrize(
+    "rcpt", [b'"john smith"@example.org', "caf\u00e9@example.org".encode(), b"a\rb@example.org"]
+)
+def test_recipients_that_cannot_be_delivered_unchanged_are_refused(
+    relay: RelayProcess, rcpt: bytes
+) -> None:
+    client = relay.smtp()
+    client.mail("noreply@example.com")
+    client.send(b"RCPT TO:<" + rcpt + b">\r\n")
+    code, text = client.getreply()
+    assert code in (553, 501, 500), text
+    if code == 553:
+        assert text.startswith(b"5.1.3 Address <")
+    client.quit()
