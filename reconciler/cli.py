@@ -90,7 +90,12 @@ def plan(
     cfg = _load(config)
     the_plan = make_plan(cfg, read_state(cfg.state_path), replace=replace or [], destroy=destroy)
     if out_file is not None:
-        atomic_write(out_file, render_json(the_plan).encode())
+        try:
+            atomic_write(out_file, render_json(the_plan).encode())
+        except OSError as exc:
+            raise PostformError(
+                f"cannot write the plan to {out_file}: {exc.strerror or exc}"
+            ) from None
     if as_json:
         out(render_json(the_plan))
     elif markdown:
@@ -175,9 +180,15 @@ def _run_apply(
 ) -> None:
     out(render_text(the_plan))
     if the_plan.empty:
+        _write_dns(cfg, state)  # keep the output folder current (e.g. after a TTL change)
         return
     if not allow_destructive:
         raise_if_unsafe(the_plan, state.resources)
+    if credentials_out is not None and not credentials_out.parent.is_dir():
+        raise PostformError(
+            f"--credentials-out {credentials_out}: the folder "
+            f"{credentials_out.parent} does not exist; nothing was applied"
+        )
     if not approved:
         _confirm()
     try:
@@ -194,13 +205,21 @@ def _run_apply(
         f"\nApply complete! Resources: {the_plan.add} added, {the_plan.change} changed, "
         f"{the_plan.remove} destroyed.\n"
     )
+    _issue_credentials(issued, credentials_out)  # first: the passwords exist only now
     _write_dns(cfg, new_state)
-    _issue_credentials(issued, credentials_out)
 
 
 def _write_dns(cfg: Config, state: State) -> None:
+    """Refresh the DNS output folder; a failure here is a warning (the state is applied)."""
     records = records_for(state.resources.values(), cfg.dns_ttl)
-    write_outputs(cfg.dns_dir, records)
+    try:
+        write_outputs(cfg.dns_dir, records)
+    except OSError as exc:
+        err(
+            f"Warning: could not write the DNS records to {cfg.dns_dir}: {exc.strerror or exc}; "
+            "`postform dns records` prints them."
+        )
+        return
     if records:
         out(
             f"\nDNS records to publish are in {cfg.dns_dir} (BIND zone fragments, records.json, "
@@ -213,7 +232,7 @@ def _confirm() -> None:
         "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n"
         "  Enter a value: "
     )
-    answer = sys.stdin.readline().strip()
+    answer = sys.stdin.readline().strip() if sys.stdin is not None else ""
     if answer != "yes":
         raise ApplyAborted("Apply cancelled: nothing was changed.")
 
@@ -232,7 +251,15 @@ def _issue_credentials(issued: list[IssuedCredential], path: Path | None) -> Non
         for c in issued
     ]
     if path is not None:
-        atomic_write(path, (json.dumps(rows, indent=2) + "\n").encode(), mode=0o600)
+        try:
+            atomic_write(path, (json.dumps(rows, indent=2) + "\n").encode(), mode=0o600)
+        except OSError as exc:
+            err(
+                f"Warning: could not write {path}: {exc.strerror or exc}; the new passwords "
+                "are printed below instead, since they cannot be recovered later."
+            )
+            path = None
+    if path is not None:
         out(
             f"\nWrote {len(rows)} new SMTP credential(s) to {path} (mode 0600). The passwords "
             "are not shown and cannot be recovered: only their hashes are kept.\n"

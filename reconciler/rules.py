@@ -7,6 +7,7 @@ problems, so they guard every access against data of the wrong shape.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ LIMIT_DEFAULTS = {
 }
 
 Check = Callable[[Document], Iterator[Reason]]
+_DMARC_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
 
 
 def _dict(value: Any) -> dict[Any, Any]:
@@ -173,6 +175,10 @@ def _check_dmarc(doc: Document, path: tuple[Any, ...], dmarc: dict[Any, Any]) ->
                 continue
             scheme, _, rest = uri.partition(":")
             target = rest if scheme.lower() == "mailto" else None
+            if target is not None and "!" in target:
+                target, _, size = target.partition("!")
+                if not _DMARC_SIZE.fullmatch(size):
+                    target = None  # RFC 7489 6.2: a size limit is digits and a unit letter
             if target is None or names.split_address(target.split("!")[0]) is None:
                 yield doc.reason(
                     (*path, key, i), f"{uri!r} is not a mailto: URI with a valid address"

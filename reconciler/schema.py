@@ -57,11 +57,46 @@ def is_valid(name: str, data: Any) -> bool:
     return True
 
 
+def number_reasons(doc: Document, name: str = "postform.schema.json") -> list[Reason]:
+    """What JSON Schema lets through: 5.0 where an integer is wanted (it counts as one),
+    and NaN or infinity anywhere (they would poison the state and the plan)."""
+    out: list[Reason] = []
+    _walk_numbers(doc, load_schema(name), doc.data, (), out)
+    return out
+
+
+def _walk_numbers(
+    doc: Document, schema: dict[str, Any], value: Any, path: tuple[Any, ...], out: list[Reason]
+) -> None:
+    if isinstance(value, float):
+        types = schema.get("type")
+        wanted = types if isinstance(types, list) else [types]
+        if value != value or value in (float("inf"), float("-inf")):
+            out.append(doc.reason(path, f"{value!r} is not a finite number"))
+        elif "integer" in wanted and "number" not in wanted and value.is_integer():
+            # (a fractional value gets the schema's own "expected an integer")
+            out.append(
+                doc.reason(
+                    path, f"{value!r} must be a whole number (write it without a decimal point)"
+                )
+            )
+    elif isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else {})
+            _walk_numbers(doc, sub, item, (*path, key), out)
+    elif isinstance(value, list):
+        items = schema.get("items", {})
+        for i, item in enumerate(value):
+            _walk_numbers(doc, items if isinstance(items, dict) else {}, item, (*path, i), out)
+
+
 def schema_reasons(doc: Document, name: str = "postform.schema.json") -> list[Reason]:
     """Every schema violation in `doc`, located; empty when it is valid."""
     if is_valid(name, doc.data):
-        return []
-    reasons: list[Reason] = []
+        return number_reasons(doc, name)
+    reasons: list[Reason] = number_reasons(doc, name)
     errors = sorted(_full(name).iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
     for err in errors:
         reasons.extend(_translate(doc, err))

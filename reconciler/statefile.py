@@ -87,6 +87,22 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
             f"{path} is not a postform state file (format, serial, lineage or "
             f"resources missing); postform will not overwrite it.{hint}"
         )
+    bad = [
+        a
+        for a, r in data["resources"].items()
+        if not (
+            isinstance(r, dict)
+            and isinstance(r.get("type"), str)
+            and isinstance(r.get("attributes"), dict)
+            and isinstance(r.get("computed", {}), dict)
+        )
+    ]
+    if bad:
+        raise StateError(
+            f"state file {path} is damaged: resource {bad[0]} lacks type, "
+            f"attributes or computed ({len(bad)} resource(s) affected); postform "
+            f"will not overwrite it.{hint}"
+        )
     if data.get("version") != STATE_VERSION:
         raise StateError(
             f"state file {path} has version {data.get('version')!r}; this postform "
@@ -116,7 +132,7 @@ def write_state(path: Path, state: State) -> State:
         "policy": new.policy,
         "dns": new.dns,
     }
-    payload = json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
+    payload = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if path.exists():

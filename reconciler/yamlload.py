@@ -201,7 +201,14 @@ class _Builder:
             if node.tag == _STR:
                 return node.value
             convert = _CONVERT.get(node.tag)
-            return convert(node) if convert else node.value
+            if convert is None:
+                return node.value
+            try:
+                return convert(node)
+            except (ValueError, KeyError, TypeError):
+                kind = node.tag.rsplit(":", 1)[-1]
+                self._add(node, path, f"{node.value!r} is not a valid {kind}")
+                return node.value
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self._mapping(node, path)

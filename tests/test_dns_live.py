@@ -260,3 +260,17 @@ def test_removing_the_only_active_selector_is_refused(dns_project: Path, cli, kn
     assert "removes every ACTIVE DKIM selector of example.com" in refused.err
     allowed = cli(dns_project, "apply", "--auto-approve", "--allow-destructive")
     assert allowed.code == 0
+
+
+def test_changing_the_relay_spf_domain_replaces_the_merged_include(
+    dns_project: Path, cli, knot
+) -> None:
+    cli(dns_project, "apply", "--auto-approve")
+    push_all(cli, dns_project, knot)
+    config = dns_project / "postform.yaml"
+    config.write_text(config.read_text().replace("_spf.example.net", "_spf2.example.net"))
+    assert cli(dns_project, "apply", "--auto-approve").code == 0
+    push_all(cli, dns_project, knot)
+    assert knot.txt("example.com") == ["v=spf1 include:_spf2.example.net ~all"]
+    assert knot.txt("_spf.example.net") == []
+    assert verify(cli, dns_project, knot).code == 0

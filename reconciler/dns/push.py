@@ -47,20 +47,37 @@ def plan_zone(
     """The update operations that bring the zone to `wanted` (empty when it already is)."""
     ops: list[Op] = []
     wanted = list(wanted)
+    published = list(published)
     keys = {r.key for r in wanted}
     for record in wanted:
-        ops += _converge(record, resolver)
+        ops += _converge(record, resolver, _stale_includes(record, published))
     for old in published:
         if f"{old['name']}/{old['type']}/{old['purpose']}" not in keys:
             ops += _withdraw(old, resolver)
     return ops
 
 
+def _stale_includes(record: Record, published: list[dict[str, str]]) -> set[str]:
+    """Includes postform merged into this SPF record earlier that it no longer wants (after
+    relay.spf_domain changed): left in place they would point at a withdrawn record."""
+    if record.purpose not in ("spf", "return-path-spf"):
+        return set()
+    current = record.value.split()[1]
+    return {
+        old["value"].split()[1]
+        for old in published
+        if old["name"] == record.name
+        and old["purpose"] == record.purpose
+        and len(old["value"].split()) > 1
+        and old["value"].split()[1] != current
+    }
+
+
 def _live(resolver: Resolver, name: str, rtype: str) -> list[tuple[str, str]]:
     return resolver.raw(name, rtype)
 
 
-def _converge(record: Record, resolver: Resolver) -> list[Op]:
+def _converge(record: Record, resolver: Resolver, stale: set[str]) -> list[Op]:
     ours = rdata_text(record)
     if record.type == "MX":
         live = _live(resolver, record.name, "MX")
@@ -78,7 +95,7 @@ def _converge(record: Record, resolver: Resolver) -> list[Op]:
             *(Op("delete", record.name, "TXT", raw) for _, raw in live),
             Op("add", record.name, "TXT", ours, record.ttl),
         ]
-    return _converge_spf(record, live)
+    return _converge_spf(record, live, stale)
 
 
 def _same_kind(record: Record, text: str) -> bool:
@@ -89,7 +106,7 @@ def _same_kind(record: Record, text: str) -> bool:
     return bool(spf.spf_records([text]))
 
 
-def _converge_spf(record: Record, live: list[tuple[str, str]]) -> list[Op]:
+def _converge_spf(record: Record, live: list[tuple[str, str]], stale: set[str]) -> list[Op]:
     if not live:
         return [Op("add", record.name, "TXT", rdata_text(record), record.ttl)]
     if len(live) > 1:
@@ -99,9 +116,10 @@ def _converge_spf(record: Record, live: list[tuple[str, str]]) -> list[Op]:
         )
     text, raw = live[0]
     include = record.value.split()[1]
-    if include in text.split():
+    kept = " ".join(t for t in text.split() if t not in stale)
+    merged = kept if include in kept.split() else merge_include(kept, include)
+    if merged == text:
         return []
-    merged = merge_include(text, include)
     return [
         Op("delete", record.name, "TXT", raw),
         Op(
