@@ -9,6 +9,8 @@ import pytest
 from reconciler.errors import StateError
 from reconciler.statefile import State, backup_path, read_state, write_state
 
+LIMITS = {"type": "limits", "name": None, "attributes": {}, "computed": {}}
+
 
 def test_missing_state_is_empty(tmp_path: Path) -> None:
     state = read_state(tmp_path / "state.json")
@@ -17,7 +19,7 @@ def test_missing_state_is_empty(tmp_path: Path) -> None:
 
 def test_write_sets_lineage_increments_serial_and_is_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "state.json"
-    first = write_state(path, State(resources={"limits": {"type": "limits"}}))
+    first = write_state(path, State(resources={"limits": LIMITS}))
     second = write_state(path, first)
     assert first.serial == 1 and second.serial == 2
     assert first.lineage == second.lineage and len(first.lineage or "") == 36
@@ -61,8 +63,18 @@ def test_newer_state_version_is_refused(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_previous_state(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    write_state(path, State(resources={"limits": {"type": "limits"}}))
+    write_state(path, State(resources={"limits": LIMITS}))
     before = path.read_bytes()
     with pytest.raises(TypeError):
         write_state(path, State(resources={"x": {"bad": object()}}))
     assert path.read_bytes() == before
+
+
+def test_damaged_resource_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    write_state(path, State(resources={"limits": LIMITS}))
+    data = json.loads(path.read_text())
+    data["resources"]["limits"] = {"type": "limits"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(StateError, match="resource limits lacks type, attributes or computed"):
+        read_state(path)
