@@ -13,7 +13,15 @@ from reconciler.apply import IssuedCredential, apply_plan
 from reconciler.cli_dns import dns_app, refresh
 from reconciler.cli_ops import suppressions_app
 from reconciler.cli_relay import relay_app
-from reconciler.cliutil import ConfigOpt, LockTimeoutOpt, err, out, reported
+from reconciler.cliutil import (
+    ConfigOpt,
+    LockTimeoutOpt,
+    deliberate_two,
+    err,
+    exit_two,
+    out,
+    reported,
+)
 from reconciler.config import DEFAULT_CONFIG, Config, load_config
 from reconciler.dns.outputs import write_outputs
 from reconciler.dns.records import records_for
@@ -105,7 +113,7 @@ def plan(
         if out_file is not None:
             out(f"\nSaved the plan to {out_file}. To apply exactly it: postform apply {out_file}\n")
     if detailed_exitcode and not the_plan.empty:
-        raise typer.Exit(2)
+        raise exit_two()
 
 
 @app.command()
@@ -320,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="postform")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        deliberate = deliberate_two()
+        return 1 if code == 2 and not deliberate else code
+    deliberate_two()
     return 0
 
 

@@ -14,11 +14,12 @@ from reconciler.cliutil import (
     LockTimeoutOpt,
     NameserverOpt,
     TimeoutOpt,
+    exit_two,
     out,
     reported,
 )
 from reconciler.config import Config, load_config
-from reconciler.dns.formats import FORMATS, RENDERERS, by_zone
+from reconciler.dns.formats import FORMATS, RENDERERS
 from reconciler.dns.lifecycle import StatusChange, record_results
 from reconciler.dns.lookup import DEFAULT_TIMEOUT, Resolver
 from reconciler.dns.push import plan_zone, send
@@ -70,6 +71,10 @@ def _check(
     """Verify live, then record results and DKIM status moves in the state."""
     with state_lock(cfg.state_path, "dns verify", lock_timeout):
         state = read_state(cfg.state_path)
+        if not state.exists:
+            raise PostformError(
+                f"nothing has been applied to {cfg.state_path} yet: run `postform apply` first"
+            )
         records = applied_records(cfg, state, domain)
         results = verify(records, Resolver(nameserver, timeout), _relay(state))
         new_state, moves = record_results(state, results)
@@ -106,7 +111,7 @@ def verify_cmd(
             + "".join(f"{m.address}: {m.before} -> {m.after}\n" for m in moves)
         )
     if any(r.status != OK for r in results):
-        raise typer.Exit(2)
+        raise exit_two()
 
 
 def _results_table(results: list[Result]) -> str:
@@ -163,7 +168,11 @@ def push_cmd(
     key = read_key_file(tsig_key_file) if tsig_key_file else None
     with state_lock(cfg.state_path, "dns push", lock_timeout):
         state = read_state(cfg.state_path)
-        wanted = by_zone(records_for(state.resources.values(), cfg.dns_ttl)).get(zone, [])
+        wanted = [
+            r
+            for r in records_for(state.resources.values(), cfg.dns_ttl)
+            if r.name == zone or r.name.endswith("." + zone)
+        ]
         published = state.dns.get("published", {}).get(zone, [])
         if not wanted and not published:
             raise PostformError(f"postform has no records for zone {zone}")

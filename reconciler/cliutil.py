@@ -65,3 +65,21 @@ def out(text: str) -> None:
 
 def err(text: str) -> None:
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+# Exit code 2 means "changes present" (plan --detailed-exitcode) or "something is wrong"
+# (dns verify); click also exits 2 on a usage error. main() turns the latter into 1, so CI
+# never mistakes a typo in a flag for "there are changes".
+_DELIBERATE_TWO: list[bool] = []
+
+
+def exit_two() -> typer.Exit:
+    _DELIBERATE_TWO.append(True)
+    return typer.Exit(2)
+
+
+def deliberate_two() -> bool:
+    """Whether this run's exit code 2 came from exit_two(); clears the record."""
+    found = bool(_DELIBERATE_TWO)
+    _DELIBERATE_TWO.clear()
+    return found

@@ -237,3 +237,9 @@ def test_every_help_renders(command: list[str], tmp_path: Path) -> None:
     result = run_binary(tmp_path, *command, "--help")
     assert result.code == 0, result.err
     assert "Usage:" in result.out and "Traceback" not in result.err
+
+
+def test_usage_errors_exit_1_not_the_changes_code(project: Path, cli) -> None:
+    assert cli(project, "plan", "--detailed-exitcod").code == 1
+    assert cli(project, "plan", "--detailed-exitcode").code == 2
+    assert cli(project, "apply", "--lock-timeout", "-1").code == 1

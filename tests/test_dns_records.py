@@ -159,3 +159,28 @@ def test_records_for_marks_unknown_keys() -> None:
     assert not record.known and record.zone == "a.example"
     assert isinstance(record, Record)
     assert render_bind([]) == "" and render_nsupdate([]) == ""
+
+
+def test_apply_leaves_files_it_did_not_write(dns_project: Path, cli) -> None:
+    out = dns_project / "dns-out"
+    out.mkdir()
+    (out / "corp.internal.zone").write_text("; hand-written\n")
+    cli(dns_project, "apply", "--auto-approve")
+    config = dns_project / "postform.yaml"
+    config.write_text(config.read_text().replace("_spf.example.net", "_spf.example.com"))
+    cli(dns_project, "apply", "--auto-approve")
+    assert (out / "corp.internal.zone").read_text() == "; hand-written\n"
+    assert not (out / "example.net.zone").exists()  # written by the first apply, now unused
+
+
+def test_server_arguments_are_checked(dns_project: Path, cli) -> None:
+    cli(dns_project, "apply", "--auto-approve")
+    bad_port = cli(dns_project, "dns", "verify", "--nameserver", "127.0.0.1:abc")
+    assert bad_port.code == 1 and "is not HOST[:PORT]" in bad_port.err
+    assert "Traceback" not in bad_port.err
+
+
+def test_verify_before_any_apply_is_an_error_and_creates_no_state(dns_project: Path, cli) -> None:
+    result = cli(dns_project, "dns", "verify", "--nameserver", "127.0.0.1:9")
+    assert result.code == 1 and "nothing has been applied" in result.err
+    assert not (dns_project / "state" / "state.json").exists()

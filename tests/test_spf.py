@@ -58,3 +58,24 @@ def test_merge_include_goes_before_all_or_redirect() -> None:
     assert merge_include("v=spf1 mx -all", inc) == f"v=spf1 mx {inc} -all"
     assert merge_include("v=spf1 redirect=x.example", inc) == f"v=spf1 {inc} redirect=x.example"
     assert merge_include("v=spf1 mx", inc) == f"v=spf1 mx {inc}"
+
+
+def test_include_without_a_record_is_a_problem_and_wide_trees_stop_early() -> None:
+    zone = {("a.example", "TXT"): ["v=spf1 include:missing.example -all"]}
+    check = SpfCheck()
+    count_lookups("a.example", lambda n, t: zone.get((n, t), []), check)
+    assert check.problems == ["include:missing.example has no SPF record (permerror at receivers)"]
+    wide: dict[tuple[str, str], list[str]] = {}
+    for level in range(30):  # 2^30 paths if walked naively
+        wide[(f"l{level}.example", "TXT")] = [
+            f"v=spf1 include:l{level + 1}.example include:l{level + 1}.example -all"
+        ]
+    calls = []
+
+    def query(name: str, rtype: str) -> list[str]:
+        calls.append(name)
+        return wide.get((name, rtype), [])
+
+    deep = SpfCheck()
+    count_lookups("l0.example", query, deep)
+    assert deep.lookups > 10 and len(calls) < 100

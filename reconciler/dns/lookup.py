@@ -8,6 +8,9 @@ the wait. Truncated UDP answers are retried over TCP by dnspython.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import dns.exception
 import dns.message
 import dns.name
@@ -26,14 +29,27 @@ class DnsError(PostformError):
 
 
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    """'HOST', 'HOST:PORT', '[V6]:PORT' or a bare IPv6 address -> (host, port)."""
+    """'HOST', 'HOST:PORT', '[V6]:PORT' or a bare IPv6 address -> (address, port).
+    A host name is resolved once here (dnspython wants addresses)."""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if text.count(":") == 1:
+        port = rest[1:] if rest.startswith(":") else str(default_port)
+    elif text.count(":") == 1:
         host, port = text.split(":")
+    else:
+        host, port = text, str(default_port)
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise DnsError(f"{text!r} is not HOST[:PORT] (a port is 1-65535)")
+    try:
+        ipaddress.ip_address(host)
         return host, int(port)
-    return text, default_port
+    except ValueError:
+        pass
+    try:
+        info = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise DnsError(f"cannot resolve the server name {host}: {exc}") from None
+    return str(info[0][4][0]), int(port)
 
 
 class Resolver:

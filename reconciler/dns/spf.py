@@ -48,7 +48,10 @@ def _terms(record: str) -> list[tuple[str, str, str]]:
 def count_lookups(
     domain: str, query: Query, check: SpfCheck, seen: frozenset[str] = frozenset()
 ) -> None:
-    """Add every DNS-querying term reachable from `domain`'s record to check.lookups."""
+    """Add every DNS-querying term reachable from `domain`'s record to check.lookups.
+
+    Stops descending past the 10-lookup limit (the result is already a permerror), so a
+    branching include tree cannot make this run for long."""
     if domain in seen:
         check.problems.append(f"SPF include loop at {domain}")
         return
@@ -56,11 +59,13 @@ def count_lookups(
     if len(records) != 1:
         if len(records) > 1:
             check.problems.append(f"{domain} has {len(records)} SPF records (permerror)")
+        elif seen:
+            check.problems.append(f"include:{domain} has no SPF record (permerror at receivers)")
         return
     for _, name, arg in _terms(records[0]):
         if name in _COUNTED:
             check.lookups += 1
-        if name in ("include", "redirect") and arg:
+        if name in ("include", "redirect") and arg and check.lookups <= LOOKUP_LIMIT:
             check.includes.add(arg.lower())
             count_lookups(arg.lower(), query, check, seen | {domain})
 

@@ -14,6 +14,9 @@ import dns.tsigkeyring
 
 from reconciler.errors import PostformError
 
+ALGORITHMS = frozenset(
+    {"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
+)
 _KEY = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.S)
 _ALGORITHM = re.compile(r"algorithm\s+\"?([\w.-]+)\"?\s*;")
 _SECRET = re.compile(r'secret\s+"([^"]+)"\s*;')
@@ -45,8 +48,13 @@ def read_key_file(path: Path) -> TsigKey:
             'key "NAME" { algorithm hmac-sha256; secret "BASE64"; };'
         )
     algorithm = _ALGORITHM.search(match[2])
+    name = algorithm[1].lower() if algorithm else "hmac-sha256"
+    if name not in ALGORITHMS:
+        raise PostformError(
+            f"{path}: TSIG algorithm {name!r} is not one of {', '.join(sorted(ALGORITHMS))}"
+        )
     try:
         base64.b64decode(secret[1], validate=True)
     except binascii.Error:
         raise PostformError(f"{path}: the secret of key {match[1]} is not base64") from None
-    return TsigKey(match[1], algorithm[1].lower() if algorithm else "hmac-sha256", secret[1])
+    return TsigKey(match[1], name, secret[1])
