@@ -107,3 +107,16 @@ def test_markdown_table_is_bounded_for_huge_plans() -> None:
     assert md.count("| create |") == MAX_ROWS
     assert "… and 50 more" in md
     assert len(md) < 65_536
+
+
+def test_markdown_caps_warnings_and_shows_drift() -> None:
+    import dataclasses
+
+    plan = dataclasses.replace(
+        plans()["noop"],
+        warnings=tuple(f"w{i}" for i in range(400)),
+        drift=("_dmarc.example.com TXT was verified but is missing",),
+    )
+    md = render_markdown(plan)
+    assert md.count("> **Warning:**") == 20 and "… and 380 more warnings" in md
+    assert "**Drift**" in md and "_dmarc.example.com TXT was verified" in md

@@ -11,6 +11,7 @@ from reconciler.plan import Action, Plan
 from reconciler.render.text import render_text, summary_line
 
 MAX_ROWS = 200
+MAX_WARNINGS = 20
 MAX_DETAIL_CHARS = 50_000
 _ACTION = {
     Action.CREATE: "create",
@@ -22,9 +23,16 @@ _ACTION = {
 
 def render_markdown(plan: Plan) -> str:
     out = [f"### postform plan: {summary_line(plan)}", ""]
-    out += [f"> **Warning:** {w}" for w in plan.warnings]
+    out += [f"> **Warning:** {w}" for w in plan.warnings[:MAX_WARNINGS]]
+    if len(plan.warnings) > MAX_WARNINGS:
+        out.append(f"> … and {len(plan.warnings) - MAX_WARNINGS} more warnings")
     if plan.warnings:
         out.append("")
+    if plan.drift:
+        out.append("**Drift** (DNS records changed outside postform):")
+        out += [f"- {d}" for d in plan.drift[:MAX_WARNINGS]]
+        out.append("")
+    out += [f"> {n}" for n in plan.notes[:MAX_WARNINGS]]
     if plan.empty:
         return "\n".join(out) + "\n"
     out += ["| Action | Resource | Why |", "|---|---|---|"]
