@@ -59,37 +59,36 @@ def is_valid(name: str, data: Any) -> bool:
 
 def number_reasons(doc: Document, name: str = "postform.schema.json") -> list[Reason]:
     """What JSON Schema lets through: 5.0 where an integer is wanted (it counts as one),
-    and NaN or infinity anywhere (they would poison the state and the plan)."""
+    and NaN or infinity anywhere (they would poison the state and the plan). Only the
+    floats the loader saw are checked, so a large document costs nothing extra."""
     out: list[Reason] = []
-    _walk_numbers(doc, load_schema(name), doc.data, (), out)
-    return out
-
-
-def _walk_numbers(
-    doc: Document, schema: dict[str, Any], value: Any, path: tuple[Any, ...], out: list[Reason]
-) -> None:
-    if isinstance(value, float):
-        types = schema.get("type")
-        wanted = types if isinstance(types, list) else [types]
+    for path, value in doc.memo.get("floats", []):
         if value != value or value in (float("inf"), float("-inf")):
             out.append(doc.reason(path, f"{value!r} is not a finite number"))
-        elif "integer" in wanted and "number" not in wanted and value.is_integer():
-            # (a fractional value gets the schema's own "expected an integer")
+            continue
+        types = _schema_at(load_schema(name), path).get("type")
+        wanted = types if isinstance(types, list) else [types]
+        # a fractional value gets the schema's own "expected an integer"
+        if "integer" in wanted and "number" not in wanted and value.is_integer():
             out.append(
                 doc.reason(
                     path, f"{value!r} must be a whole number (write it without a decimal point)"
                 )
             )
-    elif isinstance(value, dict):
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            sub = props.get(key, extra if isinstance(extra, dict) else {})
-            _walk_numbers(doc, sub, item, (*path, key), out)
-    elif isinstance(value, list):
-        items = schema.get("items", {})
-        for i, item in enumerate(value):
-            _walk_numbers(doc, items if isinstance(items, dict) else {}, item, (*path, i), out)
+    return out
+
+
+def _schema_at(schema: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    for elem in path:
+        if isinstance(elem, int):
+            items = schema.get("items", {})
+            schema = items if isinstance(items, dict) else {}
+        else:
+            extra = schema.get("additionalProperties")
+            schema = schema.get("properties", {}).get(
+                elem, extra if isinstance(extra, dict) else {}
+            )
+    return schema
 
 
 def schema_reasons(doc: Document, name: str = "postform.schema.json") -> list[Reason]:

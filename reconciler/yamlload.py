@@ -204,7 +204,10 @@ class _Builder:
             if convert is None:
                 return node.value
             try:
-                return convert(node)
+                value = convert(node)
+                if isinstance(value, float):  # checked against the schema later, cheaply
+                    self.doc.memo.setdefault("floats", []).append((path, value))
+                return value
             except (ValueError, KeyError, TypeError):
                 kind = node.tag.rsplit(":", 1)[-1]
                 self._add(node, path, f"{node.value!r} is not a valid {kind}")
