@@ -274,3 +274,42 @@ def test_changing_the_relay_spf_domain_replaces_the_merged_include(
     assert knot.txt("example.com") == ["v=spf1 include:_spf2.example.net ~all"]
     assert knot.txt("_spf.example.net") == []
     assert verify(cli, dns_project, knot).code == 0
+
+
+def test_a_ttl_change_is_pushed(dns_project: Path, cli, knot) -> None:
+    cli(dns_project, "apply", "--auto-approve")
+    push_all(cli, dns_project, knot)
+    config = dns_project / "postform.yaml"
+    config.write_text(config.read_text().replace("ttl: 300", "ttl: 7200"))
+    cli(dns_project, "apply", "--auto-approve")
+    result = cli(
+        dns_project,
+        "dns",
+        "push",
+        "--server",
+        knot.server,
+        "--zone",
+        "example.com",
+        "--tsig-key-file",
+        str(knot.key_file),
+    )
+    assert result.code == 0 and "ed._domainkey.example.com" in result.out
+    answer = dns.query.tcp(
+        dns.message.make_query("ed._domainkey.example.com.", "TXT"),
+        "127.0.0.1",
+        port=knot.port,
+        timeout=5,
+    )
+    assert answer.answer[0].ttl == 7200
+    again = cli(
+        dns_project,
+        "dns",
+        "push",
+        "--server",
+        knot.server,
+        "--zone",
+        "example.com",
+        "--tsig-key-file",
+        str(knot.key_file),
+    )
+    assert again.out.startswith("No changes")

@@ -99,6 +99,11 @@ class Resolver:
             raise DnsError(f"query {name} {rtype} to {self.where} failed: {exc}") from None
         return answer.rrset
 
+    def ttl(self, name: str, rtype: str) -> int | None:
+        """The TTL of the record set at name/type as the server answers it (uncached)."""
+        answer = self._answer(name, rtype)
+        return None if answer is None else int(answer.ttl)
+
     def raw(self, name: str, rtype: str) -> list[tuple[str, str]]:
         """(text as `query` gives it, rdata in zone-file syntax) per record, uncached: push
         needs the exact rdata (TXT string boundaries included) to delete one."""

@@ -81,7 +81,7 @@ def _converge(record: Record, resolver: Resolver, stale: set[str]) -> list[Op]:
     ours = rdata_text(record)
     if record.type == "MX":
         live = _live(resolver, record.name, "MX")
-        if [text for text, _ in live] == [record.value]:
+        if [text for text, _ in live] == [record.value] and _same_ttl(record, resolver):
             return []
         return [
             *(Op("delete", record.name, "MX", raw) for _, raw in live),
@@ -89,13 +89,19 @@ def _converge(record: Record, resolver: Resolver, stale: set[str]) -> list[Op]:
         ]
     live = [(t, raw) for t, raw in _live(resolver, record.name, "TXT") if _same_kind(record, t)]
     if record.purpose in (DKIM, DMARC, RELAY_SPF):
-        if [t for t, _ in live] == [record.value]:
+        if [t for t, _ in live] == [record.value] and _same_ttl(record, resolver):
             return []
         return [
             *(Op("delete", record.name, "TXT", raw) for _, raw in live),
             Op("add", record.name, "TXT", ours, record.ttl),
         ]
     return _converge_spf(record, live, stale)
+
+
+def _same_ttl(record: Record, resolver: Resolver) -> bool:
+    """For names only postform writes (DKIM, DMARC, the relay's SPF, the return-path MX).
+    A merged SPF record keeps the TTL of the user's record set: it is theirs too."""
+    return resolver.ttl(record.name, record.type) in (None, record.ttl)
 
 
 def _same_kind(record: Record, text: str) -> bool:
