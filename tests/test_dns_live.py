@@ -6,6 +6,9 @@ import json
 import time
 from pathlib import Path
 
+import dns.message
+import dns.query
+
 from reconciler.statefile import read_state
 
 STATE = Path("state") / "state.json"
