@@ -14,19 +14,24 @@ from reconciler.statefile import read_state
 STATE = Path("state") / "state.json"
 
 
+def push(cli, project: Path, knot, zone: str = "example.com", key: Path | None = None):
+    """`postform dns push` to the test's Knot server, signed with its TSIG key by default."""
+    return cli(
+        project,
+        "dns",
+        "push",
+        "--server",
+        knot.server,
+        "--zone",
+        zone,
+        "--tsig-key-file",
+        str(key or knot.key_file),
+    )
+
+
 def push_all(cli, project: Path, knot) -> None:
     for zone in ("example.com", "example.net"):
-        result = cli(
-            project,
-            "dns",
-            "push",
-            "--server",
-            knot.server,
-            "--zone",
-            zone,
-            "--tsig-key-file",
-            str(knot.key_file),
-        )
+        result = push(cli, project, knot, zone)
         assert result.code == 0, result.err
 
 
@@ -58,17 +63,7 @@ def test_push_then_verify_is_all_ok_and_activates_selectors(dns_project: Path, c
 def test_push_is_idempotent(dns_project: Path, cli, knot) -> None:
     cli(dns_project, "apply", "--auto-approve")
     push_all(cli, dns_project, knot)
-    again = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(knot.key_file),
-    )
+    again = push(cli, dns_project, knot)
     assert again.code == 0 and again.out.startswith("No changes: zone example.com")
 
 
@@ -195,17 +190,7 @@ def test_wrong_tsig_key_fails_clearly(dns_project: Path, cli, knot, tmp_path: Pa
     cli(dns_project, "apply", "--auto-approve")
     bad = tmp_path / "bad.key"
     bad.write_text(knot.key_file.read_text().replace(knot.secret, "c2VjcmV0c2VjcmV0c2VjcmV0"))
-    result = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(bad),
-    )
+    result = push(cli, dns_project, knot, key=bad)
     assert result.code == 1
     assert "rejected the TSIG signature" in result.err or "NOTAUTH" in result.err
     assert "Traceback" not in result.err
@@ -285,17 +270,7 @@ def test_a_ttl_change_is_pushed(dns_project: Path, cli, knot) -> None:
     config = dns_project / "postform.yaml"
     config.write_text(config.read_text().replace("ttl: 300", "ttl: 7200"))
     cli(dns_project, "apply", "--auto-approve")
-    result = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(knot.key_file),
-    )
+    result = push(cli, dns_project, knot)
     assert result.code == 0 and "ed._domainkey.example.com" in result.out
     answer = dns.query.tcp(
         dns.message.make_query("ed._domainkey.example.com.", "TXT"),
@@ -304,15 +279,5 @@ def test_a_ttl_change_is_pushed(dns_project: Path, cli, knot) -> None:
         timeout=5,
     )
     assert answer.answer[0].ttl == 7200
-    again = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(knot.key_file),
-    )
+    again = push(cli, dns_project, knot)
     assert again.out.startswith("No changes")
