@@ -24,7 +24,7 @@ from pathlib import Path
 import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import relay_throughput as rt  # noqa: E402  (shared helpers of the sibling benchmark)
+import relay_throughput as rt
 
 RUN_LIMIT_S = 120.0
 

@@ -13,7 +13,7 @@ order rotates each repetition) and the median of the repetitions is kept:
 * parse: ``yaml.load(text, Loader=yaml.CSafeLoader)`` on the same text, the
   floor any YAML-based tool pays;
 * plan-empty / plan-noop: what ``postform plan`` does, minus the CLI:
-  ``load_config`` + ``read_state`` + ``make_plan`` + ``render_text``.
+  ``Manager.load`` + ``Manager.plan`` (config, state, diff) + ``render_text``.
 
 The target is a plan at most 3x the bare parse at 100k senders.
 
@@ -37,10 +37,9 @@ from pathlib import Path
 import yaml
 
 from reconciler.apply import apply_plan
-from reconciler.config import load_config
+from reconciler.manager import Manager
 from reconciler.planner import make_plan
 from reconciler.render.text import render_text
-from reconciler.statefile import read_state, write_state
 
 DOMAINS = 1_000
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
@@ -98,19 +97,15 @@ def config_text(senders: int, domains: int = DOMAINS) -> str:
 
 def plan_once(config_path: Path) -> str:
     """What `postform plan` does for `config_path`, minus typer and stdout."""
-    config = load_config(config_path)
-    plan = make_plan(config, read_state(config.state_path))
-    return render_text(plan)
+    return render_text(Manager.load(config_path).plan())
 
 
 def apply_all(config_path: Path) -> int:
     """Apply the config to a fresh state (real Ed25519 keys); the resource count."""
-    config = load_config(config_path)
-    plan = make_plan(config, read_state(config.state_path))
-    state, _ = apply_plan(
-        plan, read_state(config.state_path), lambda s: write_state(config.state_path, s), _quiet
-    )
-    return len(state.resources)
+    manager = Manager.load(config_path)
+    state = manager.state()
+    new_state, _ = apply_plan(make_plan(manager.config, state), state, manager.write, _quiet)
+    return len(new_state.resources)
 
 
 def _quiet(_line: str) -> None:
@@ -163,7 +158,7 @@ def measure(size: int, repeat: int, root: Path) -> Row:
     assert f"Plan: {resources} to add" in plan_once(empty_cfg), "empty state should create all"
 
     runs: dict[str, Callable[[], object]] = {
-        "parse": lambda: yaml.load(text, Loader=yaml.CSafeLoader),  # noqa: S506 - CSafeLoader
+        "parse": lambda: yaml.load(text, Loader=yaml.CSafeLoader),
         "empty": lambda: plan_once(empty_cfg),
         "noop": lambda: plan_once(applied_cfg),
     }

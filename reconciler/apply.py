@@ -1,28 +1,26 @@
 """Walk a plan and make it so: generate keys and credentials, record the state.
 
 Everything apply changes lives in the state, so the state is written once at
-the end; if a change fails part-way, the state is written with exactly the
-changes that completed before it, and the error says so.
+the end (by `save`, which also publishes the relay policy); if a change fails
+part-way, the state is written with exactly the changes that completed before
+it, and the error says so.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.credentials import hash_password, new_credential
+from reconciler.credentials import new_credential
 from reconciler.errors import ApplyFailedError
 from reconciler.keys import generate_dkim_key
 from reconciler.plan import Action, Change, Plan
-from reconciler.policy import build_policy
-from reconciler.statefile import State
-
-# DKIM selector lifecycle, as OCI Email Delivery names it.
-NEEDS_ATTENTION = "NEEDS_ATTENTION"
-ACTIVE = "ACTIVE"
+from reconciler.state.model import Resources, State
+from relay.contract.dkim import DkimStatus
+from relay.contract.passwords import hash_password
 
 _VERBS = {
     Action.CREATE: ("Creating...", "Creation complete"),
@@ -51,12 +49,13 @@ def _computed(change: Change, issued: list[IssuedCredential]) -> dict[str, Any]:
     after = change.after or {}
     if change.type == "dkim":
         private, public = generate_dkim_key(after["algorithm"])
-        status = ACTIVE if after.get("activation") == "immediate" else NEEDS_ATTENTION
+        immediate = after.get("activation") == "immediate"
+        status = DkimStatus.ACTIVE if immediate else DkimStatus.NEEDS_ATTENTION
         return {
             "private_key": private,
             "public_key": public,
             "created_at": _now(),
-            "status": status,
+            "status": str(status),
         }
     if change.type == "credential":
         username, password = new_credential(after["user"], change.name.split("/", 1)[1])
@@ -73,9 +72,7 @@ def _computed(change: Change, issued: list[IssuedCredential]) -> dict[str, Any]:
     return {}
 
 
-def _execute(
-    change: Change, resources: dict[str, dict[str, Any]], issued: list[IssuedCredential]
-) -> None:
+def _execute(change: Change, resources: Resources, issued: list[IssuedCredential]) -> None:
     if change.action is Action.DELETE:
         resources.pop(change.address, None)
         return
@@ -83,7 +80,7 @@ def _execute(
     if change.action is Action.UPDATE and old is not None:
         computed = dict(old.get("computed", {}))
         if change.type == "dkim" and (change.after or {}).get("activation") == "immediate":
-            computed["status"] = ACTIVE
+            computed["status"] = str(DkimStatus.ACTIVE)
     else:
         computed = _computed(change, issued)
     resources[change.address] = {
@@ -119,7 +116,5 @@ def apply_plan(
     return _save(state, resources, save), issued
 
 
-def _save(
-    state: State, resources: dict[str, dict[str, Any]], save: Callable[[State], State]
-) -> State:
-    return save(State(state.lineage, state.serial, resources, build_policy(resources), state.dns))
+def _save(state: State, resources: Resources, save: Callable[[State], State]) -> State:
+    return save(replace(state, resources=resources))

@@ -1,49 +1,23 @@
-"""SMTP credentials: generated usernames and passwords, stored as scrypt hashes."""
+"""SMTP credentials as apply makes them: a readable username and a random password.
+
+Only the password's hash is kept (relay/contract/passwords.py is the format)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
+import string
 
-# scrypt cost: n=2^14, r=8, p=1 (about 50 ms here); the relay caches successful checks.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+# A password's first character is a letter or digit: a leading "-" would be read as an
+# option by tools such as swaks (token_urlsafe starts with one about 1.5 % of the time).
+_FIRST = string.ascii_letters + string.digits
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """`scrypt$N$r$p$salt$hash`, with a fresh 16-byte salt unless one is given."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = encoded.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
+def new_password() -> str:
+    """44 characters: an alphanumeric one, then 256 random bits as URL-safe base64."""
+    return secrets.choice(_FIRST) + secrets.token_urlsafe(32)
 
 
 def new_credential(user: str, name: str) -> tuple[str, str]:
     """(username, password): a readable, unique username and a 256-bit password."""
     username = f"{user}.{name}.{secrets.token_hex(4)}"
-    return username, secrets.token_urlsafe(32)
+    return username, new_password()

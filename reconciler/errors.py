@@ -1,12 +1,16 @@
 """The exceptions postform raises for expected failures.
 
-The CLI maps each class to an exit code and a message in one place (``cli.py``);
-none of them should reach a user as a traceback.
+They derive from the contract's UserError: the command line maps every one to a
+message and an exit code in one place (reconciler/cli/app.py); none of them reaches a
+user as a traceback.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from relay.contract.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,8 @@ class Reason:
         return f"{where}:{path} {label}{self.message}"
 
 
-class PostformError(Exception):
-    """Base class: an expected failure with a message meant for the user."""
-
-    exit_code = 1
+class PostformError(UserError):
+    """Base class of the control plane's expected failures, with a message for the user."""
 
 
 class ConfigError(PostformError):
@@ -43,6 +45,10 @@ class ConfigError(PostformError):
 
 class StateError(PostformError):
     """The state file cannot be read or written safely."""
+
+
+class StaleStateError(StateError):
+    """The stored state changed since it was read: a write based on it would lose that."""
 
 
 class StateLockedError(PostformError):
@@ -68,6 +74,6 @@ class ApplyAborted(PostformError):
 class ApplyFailedError(PostformError):
     """Apply stopped part-way; `issued` holds credentials made (and saved) before it."""
 
-    def __init__(self, message: str, issued: list) -> None:  # noqa: ANN001 - avoids a cycle
+    def __init__(self, message: str, issued: list[Any]) -> None:
         super().__init__(message)
-        self.issued = issued
+        self.issued = issued  # IssuedCredential (apply.py) made before the failure

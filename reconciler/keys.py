@@ -7,7 +7,7 @@ import base64
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-RSA_BITS = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
+from relay.contract.dkim import dkim_algorithm
 
 
 def generate_dkim_key(algorithm: str) -> tuple[str, str]:
@@ -16,18 +16,18 @@ def generate_dkim_key(algorithm: str) -> tuple[str, str]:
     RSA public keys are the base64 SubjectPublicKeyInfo (RFC 6376); Ed25519
     public keys are the raw 32 bytes in base64 (RFC 8463 section 4.2).
     """
-    if algorithm == "ed25519":
+    bits = dkim_algorithm(algorithm).rsa_bits  # ValueError for an unknown one
+    key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    if bits is None:
         key = ed25519.Ed25519PrivateKey.generate()
         public = key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-    elif algorithm in RSA_BITS:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS[algorithm])
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         public = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    else:
-        raise ValueError(f"unknown DKIM algorithm {algorithm!r}")
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

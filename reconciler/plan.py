@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# How a value made at apply (a key, a password hash) shows before apply: in the plan's
+# resource changes and in the DNS records it will publish.
+UNKNOWN_TEXT = "(known after apply)"
+
 
 class Action(StrEnum):
     CREATE = "create"

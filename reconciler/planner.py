@@ -1,25 +1,30 @@
-"""Glue between a loaded config, the stored state and the pure diff."""
+"""Glue between a loaded config, the stored state and the pure diff: no I/O."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Collection
-from pathlib import Path
+from typing import Any
 
 from reconciler.config import Config
 from reconciler.diff import diff
 from reconciler.dns.plandns import dns_view
 from reconciler.errors import PostformError, StalePlanError
 from reconciler.plan import Plan
-from reconciler.relaydata import relay_data_dir
 from reconciler.resources import desired_resources
-from reconciler.statefile import State
+from reconciler.state.model import State
 
 
 def make_plan(
-    config: Config, state: State, *, replace: Collection[str] = (), destroy: bool = False
+    config: Config,
+    state: State,
+    *,
+    replace: Collection[str] = (),
+    destroy: bool = False,
+    runtime: dict[str, Any] | None = None,
 ) -> Plan:
+    """The plan that makes `state` match `config`. `runtime` holds facts the relay keeps
+    outside the state (e.g. learned_suppressions), shown in the plan and never changed."""
     desired = {} if destroy else desired_resources(config)
     missing = sorted(a for a in replace if a not in desired or a not in state.resources)
     if missing:
@@ -37,27 +42,14 @@ def make_plan(
         warnings=warnings,
     )
     records, notes, drift = dns_view(plan.changes, state, config.dns_ttl)
-    runtime = {}
-    learned = learned_suppressions(relay_data_dir(config) / "relay.sqlite")
-    if learned is not None:
-        runtime["learned_suppressions"] = learned
     return dataclasses.replace(
-        plan, destroy=destroy, dns_changes=records, notes=notes, drift=drift, runtime=runtime
+        plan,
+        destroy=destroy,
+        dns_changes=records,
+        notes=notes,
+        drift=drift,
+        runtime=dict(runtime or {}),
     )
-
-
-def learned_suppressions(path: Path) -> int | None:
-    """How many suppressions the relay learned (runtime state: shown, never planned)."""
-    if not path.exists():
-        return None
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
 
 
 def check_not_stale(plan: Plan, state: State, source: str) -> None:

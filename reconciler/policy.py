@@ -1,82 +1,105 @@
-"""The applied relay policy: what `postform relay serve` enforces.
+"""Build the relay policy (the contract in relay/contract/policy.py) from resources.
 
-Built from the stored resources at every state write, so the relay reads one
-self-contained JSON object and never the YAML or the plan engine.
+Apply publishes it after every state write; it is what every relay enforces. Only
+applied resources go in: what was not applied is not enforced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler.rules import LIMIT_DEFAULTS
+from relay.contract.dkim import DkimStatus
+from relay.contract.policy import (
+    Credential,
+    DeliverySettings,
+    DomainPolicy,
+    Limits,
+    RelayPolicy,
+    RelaySettings,
+    SigningKey,
+    Smarthost,
+    TlsFiles,
+)
+from relay.contract.suppression import SuppressionReason, suppression_key
 
-POLICY_VERSION = 1
+StoredResource = Mapping[str, Any]
 
 
-def build_policy(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    policy: dict[str, Any] = {
-        "version": POLICY_VERSION,
-        "relay": {},
-        "limits": dict(LIMIT_DEFAULTS),
-        "domains": {},
-        "senders": [],
-        "users": {},
-        "credentials": {},
-        "suppressions": {},
-    }
+def build_policy(resources: Mapping[str, StoredResource], serial: int, lineage: str) -> RelayPolicy:
+    by_type: dict[str, list[StoredResource]] = {}
     for res in resources.values():
-        _ADD[res["type"]](policy, res)
-    policy["senders"].sort()
-    for domain in policy["domains"].values():
-        domain["dkim"].sort(key=lambda k: (k["created_at"], k["selector"]))
-    return policy
-
-
-def _domain(policy: dict[str, Any], domain: str) -> dict[str, Any]:
-    return policy["domains"].setdefault(domain, {"spf": True, "dmarc": None, "dkim": []})
-
-
-def _add_domain(policy: dict[str, Any], res: dict[str, Any]) -> None:
-    entry = _domain(policy, res["name"])
-    entry["spf"] = res["attributes"].get("spf", True)
-    entry["dmarc"] = res["attributes"].get("dmarc")
-    entry["return_path"] = res["attributes"].get("return_path")
-
-
-def _add_dkim(policy: dict[str, Any], res: dict[str, Any]) -> None:
-    attrs, computed = res["attributes"], res["computed"]
-    _domain(policy, attrs["domain"])["dkim"].append(
-        {
-            "selector": attrs["selector"],
-            "algorithm": attrs["algorithm"],
-            "private_key": computed["private_key"],
-            "public_key": computed["public_key"],
-            "created_at": computed["created_at"],
-            "status": computed.get("status", "NEEDS_ATTENTION"),
-        }
+        by_type.setdefault(res["type"], []).append(res)
+    relay = next(iter(by_type.get("relay", [])), None)
+    limits = next(iter(by_type.get("limits", [])), None)
+    return RelayPolicy(
+        serial=serial,
+        lineage=lineage,
+        relay=relay_settings(relay["attributes"] if relay else {}),
+        limits=Limits(**limits["attributes"]) if limits else Limits(),
+        domains=_domains(by_type.get("domain", []), by_type.get("dkim", [])),
+        senders=frozenset(r["name"] for r in by_type.get("sender", [])),
+        users={r["name"]: _senders(r["attributes"]) for r in by_type.get("user", [])},
+        credentials=_credentials(by_type.get("credential", [])),
+        suppressions={
+            suppression_key(r["name"]): SuppressionReason(r["attributes"].get("reason", "MANUAL"))
+            for r in by_type.get("suppression", [])
+        },
     )
 
 
-def _add_credential(policy: dict[str, Any], res: dict[str, Any]) -> None:
-    computed = res["computed"]
-    policy["credentials"][computed["username"]] = {
-        "user": res["attributes"]["user"],
-        "name": res["name"].split("/", 1)[1],
-        "password_hash": computed["password_hash"],
-    }
+def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
+    """The relay's settings from the `relay` resource's attributes (defaults filled in)."""
+    tls, smarthost = attrs.get("tls"), attrs.get("smarthost")
+    defaults = RelaySettings()
+    return RelaySettings(
+        hostname=attrs.get("hostname") or defaults.hostname,
+        listen=tuple(attrs.get("listen") or defaults.listen),
+        tls=TlsFiles(tls["cert"], tls["key"]) if tls else None,
+        data_dir=attrs.get("data_dir"),
+        smarthost=Smarthost(**smarthost) if smarthost else None,
+        delivery=DeliverySettings(**(attrs.get("delivery") or {})),
+    )
 
 
-_ADD = {
-    "relay": lambda p, r: p.__setitem__("relay", dict(r["attributes"])),
-    "limits": lambda p, r: p["limits"].update(r["attributes"]),
-    "domain": _add_domain,
-    "dkim": _add_dkim,
-    "sender": lambda p, r: p["senders"].append(r["name"]),
-    "user": lambda p, r: p["users"].__setitem__(
-        r["name"], {"senders": r["attributes"].get("senders")}
-    ),
-    "credential": _add_credential,
-    "suppression": lambda p, r: p["suppressions"].__setitem__(
-        r["name"], r["attributes"].get("reason", "MANUAL")
-    ),
-}
+def _senders(attrs: Mapping[str, Any]) -> frozenset[str] | None:
+    allowed = attrs.get("senders")
+    return None if allowed is None else frozenset(allowed)
+
+
+def _domains(
+    domains: Iterable[StoredResource], dkim: Iterable[StoredResource]
+) -> dict[str, DomainPolicy]:
+    keys: dict[str, list[SigningKey]] = {}
+    for res in dkim:
+        attrs, computed = res["attributes"], res["computed"]
+        keys.setdefault(attrs["domain"], []).append(
+            SigningKey(
+                attrs["domain"],
+                attrs["selector"],
+                attrs["algorithm"],
+                computed["private_key"],
+                computed["created_at"],
+                DkimStatus(computed.get("status", DkimStatus.NEEDS_ATTENTION)),
+            )
+        )
+    out: dict[str, DomainPolicy] = {}
+    for res in domains:
+        own = sorted(keys.pop(res["name"], []), key=lambda k: (k.created_at, k.selector))
+        out[res["name"]] = DomainPolicy(res["attributes"].get("return_path"), tuple(own))
+    for name, orphans in keys.items():  # keys of a domain being destroyed in the same apply
+        out[name] = DomainPolicy(None, tuple(sorted(orphans, key=lambda k: k.created_at)))
+    return out
+
+
+def _credentials(resources: Iterable[StoredResource]) -> dict[str, Credential]:
+    out: dict[str, Credential] = {}
+    for res in resources:
+        computed = res["computed"]
+        out[computed["username"]] = Credential(
+            computed["username"],
+            res["attributes"]["user"],
+            res["name"].split("/", 1)[1],
+            computed["password_hash"],
+        )
+    return out

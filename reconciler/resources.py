@@ -36,16 +36,6 @@ def address(rtype: str, name: str | None) -> str:
     return rtype if name is None else f'{rtype}["{name}"]'
 
 
-def parse_address(text: str) -> tuple[str, str | None]:
-    """Inverse of `address`; raises ValueError for text that is not one."""
-    if text in SINGLETONS:
-        return text, None
-    rtype, sep, rest = text.partition('["')
-    if not sep or not rest.endswith('"]') or rtype not in TYPE_RANK or rtype in SINGLETONS:
-        raise ValueError(f'not a resource address: {text!r} (e.g. sender["a@example.com"])')
-    return rtype, rest[:-2]
-
-
 @dataclass(frozen=True, slots=True)
 class Resource:
     type: str

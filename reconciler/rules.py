@@ -13,19 +13,10 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import Reason
-from reconciler.names import parse_listener
 from reconciler.yamlload import Document
-
-MIB = 1024 * 1024
-UNSIGNED_SIZE_LIMIT = 2 * MIB
-HARD_SIZE_LIMIT = 60 * MIB
-LIMIT_DEFAULTS = {
-    "recipients_per_day": 50_000,
-    "messages_per_minute": 18_000,
-    "max_message_bytes": UNSIGNED_SIZE_LIMIT,
-    "max_approved_senders": 10_000,
-    "credentials_per_user": 2,
-}
+from relay.contract.hostport import Listener
+from relay.contract.policy import HARD_SIZE_LIMIT, UNSIGNED_SIZE_LIMIT, limit_defaults
+from relay.contract.suppression import REASONS
 
 Check = Callable[[Document], Iterator[Reason]]
 _DMARC_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
@@ -42,7 +33,7 @@ def _list(value: Any) -> list[Any]:
 def limits_of(data: Any) -> dict[str, int]:
     """Declared limits over the defaults, ignoring values of the wrong type."""
     declared = _dict(_dict(data).get("limits"))
-    out = dict(LIMIT_DEFAULTS)
+    out = limit_defaults()
     out.update(
         {
             k: v
@@ -84,7 +75,7 @@ def check_relay(doc: Document) -> Iterator[Reason]:
         if isinstance(value, str) and not names.is_domain(value, underscore):
             yield doc.reason(("relay", key), f"{value!r} is not a valid domain name")
     for i, listener in enumerate(_list(relay.get("listen"))):
-        if isinstance(listener, str) and parse_listener(listener) is None:
+        if isinstance(listener, str) and not _is_listener(listener):
             yield doc.reason(
                 ("relay", "listen", i),
                 f"{listener!r} is not HOST:PORT, "
@@ -102,6 +93,14 @@ def check_relay(doc: Document) -> Iterator[Reason]:
                 yield doc.reason(
                     ("relay", key, i), f"{value!r} is not an IPv{version} address or network"
                 )
+
+
+def _is_listener(text: str) -> bool:
+    try:
+        Listener.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_limits(doc: Document) -> Iterator[Reason]:
@@ -249,16 +248,13 @@ def check_users(doc: Document) -> Iterator[Reason]:
             )
 
 
-SUPPRESSION_REASONS = ("MANUAL", "COMPLAINT", "UNSUBSCRIBE", "HARDBOUNCE", "SOFTBOUNCE", "UNKNOWN")
-
-
 def check_suppressions(doc: Document) -> Iterator[Reason]:
     for i, item in enumerate(_list(_dict(doc.data).get("suppressions"))):
         reason = _dict(item).get("reason")
-        if isinstance(reason, str) and reason.upper() not in SUPPRESSION_REASONS:
+        if isinstance(reason, str) and reason.upper() not in REASONS:
             yield doc.reason(
                 ("suppressions", i, "reason"),
-                f"{reason!r} is not one of: {', '.join(SUPPRESSION_REASONS)} (any case)",
+                f"{reason!r} is not one of: {', '.join(REASONS)} (any case)",
             )
     first: dict[str, int] = {}
     for i, address, path in address_entries(doc.data, "suppressions"):

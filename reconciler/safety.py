@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.errors import UnsafePlanError
 from reconciler.plan import Action, Plan
+from relay.contract.dkim import DkimStatus
 
 DESTROY_THRESHOLD = 0.30
 MIN_EXISTING = 10
@@ -65,7 +66,7 @@ def _active_selectors_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) 
     hit = {c.address: c for c in plan.changes if c.type == "dkim"}
     active: dict[str, list[str]] = {}
     for addr, res in stored.items():
-        if res["type"] == "dkim" and res["computed"].get("status") == "ACTIVE":
+        if res["type"] == "dkim" and res["computed"].get("status") == DkimStatus.ACTIVE:
             active.setdefault(res["attributes"]["domain"], []).append(addr)
     for c in hit.values():
         if (

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.credentials import verify_password
-from relay.policy import Credential, RelayPolicy
+from relay.contract.passwords import DUMMY_HASH, verify_password
+from relay.contract.policy import Credential, RelayPolicy
 
 Clock = Callable[[], float]
 
@@ -33,12 +33,6 @@ def decode_plain(raw: bytes) -> tuple[str, str] | None:
     return username, password
 
 
-# A real scrypt hash of a random password: unknown usernames cost the same as known ones.
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)
-
-
 @dataclass
 class PasswordChecker:
     """Verifies passwords with scrypt in a thread; remembers successes for `ttl` seconds,
@@ -56,7 +50,7 @@ class PasswordChecker:
         hit = self._cache.get(key)
         if cred is not None and hit and hit[0] == cred.password_hash and hit[1] > self.clock():
             return cred
-        encoded = cred.password_hash if cred else _DUMMY_HASH
+        encoded = cred.password_hash if cred else DUMMY_HASH
         loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(None, verify_password, password, encoded)
         if not ok or cred is None:
@@ -69,9 +63,10 @@ class PasswordChecker:
 
 @dataclass
 class FailureTracker:
-    """Failed logins per client address within `window` seconds: the first `slow_after`
-    answer at once, later ones after `delay` seconds, and from `block_after` on the
-    address is refused for `block_for` seconds."""
+    """The in-memory LoginThrottle (relay/store/interfaces.py): failed logins per client
+    address within `window` seconds. The first `slow_after` answer at once, later ones
+    after `delay` seconds, and from `block_after` on the address is refused for
+    `block_for` seconds."""
 
     window: float = 600.0
     slow_after: int = 3

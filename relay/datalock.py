@@ -9,7 +9,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from relay.policy import PolicyError
+from relay.contract.errors import UserError
+
+
+class DataFolderBusy(UserError):
+    """Another relay process holds this data folder."""
 
 
 @contextlib.contextmanager
@@ -23,7 +27,7 @@ def data_lock(folder: Path, role: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            raise PolicyError(
+            raise DataFolderBusy(
                 f"another postform relay ({role}, pid {holder}) is using {folder}; "
                 "stop it first (or use --no-delivery on one of them)"
             ) from None

@@ -14,15 +14,16 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relay.contract.addresses import normalize
+from relay.contract.policy import DeliverySettings, RelayPolicy
+from relay.contract.suppression import suppression_key
 from relay.events import EventLog
 from relay.metrics import Metrics
 from relay.mx import LookupFailed, MxResolver, Undeliverable
 from relay.outbound import ConnectFailed, Reply, Transaction
-from relay.policy import RelayPolicy
 from relay.queuestate import (
     BOUNCED,
     DELIVERED,
@@ -32,27 +33,7 @@ from relay.queuestate import (
     save_state,
 )
 from relay.spool import SpooledMessage, read_spool_file
-from relay.suppressions import SuppressionStore
-
-# Test-only: where destinations listen (production MX hosts listen on 25).
-OUTBOUND_PORT_ENV = "POSTFORM_OUTBOUND_PORT"
-
-
-@dataclass(frozen=True)
-class DeliverySettings:
-    max_age: float = 3 * 86_400
-    retry_base: float = 60.0
-    retry_max: float = 3_600.0
-    concurrency: int = 20
-    per_destination: int = 4
-    timeout: float = 60.0
-    port: int = 25
-
-    @classmethod
-    def from_policy(cls, policy: RelayPolicy) -> DeliverySettings:
-        given = {k: v for k, v in policy.delivery.items() if k in cls.__dataclass_fields__}
-        port = int(os.environ.get(OUTBOUND_PORT_ENV, "25"))
-        return cls(**given, port=port)
+from relay.store.interfaces import SuppressionList
 
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -66,16 +47,18 @@ class DeliveryWorker:
         self,
         queue_dir: Path,
         policy: Callable[[], RelayPolicy],
-        suppressions: SuppressionStore,
+        suppressions: SuppressionList,
         log: EventLog,
         metrics: Metrics | None = None,
         *,
         nameserver: str | None = None,
+        port: int = 25,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.queue_dir = queue_dir
         self.policy = policy
+        self.port = port  # where destinations listen: 25, or a test's sinks on loopback
         self.suppressions = suppressions
         self.log = log
         self.metrics = metrics
@@ -98,7 +81,7 @@ class DeliveryWorker:
             self._wake.clear()  # before the pass: a wake during it starts the next one at once
             try:
                 await self.run_once(wait=False)
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive a bad pass
+            except Exception as exc:
                 self.log.emit("delivery_error", error=f"{type(exc).__name__}: {exc}")
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
@@ -112,7 +95,7 @@ class DeliveryWorker:
 
         With wait=False (the serving loop) messages are left running as tasks, so one slow
         destination does not hold up the next pass; tests wait for them."""
-        settings = DeliverySettings.from_policy(self.policy())
+        settings = self.policy().relay.delivery
         if self._overall is None:
             self._overall = asyncio.Semaphore(settings.concurrency)
         ids = sorted(p.stem for p in self.queue_dir.glob("*.msg"))
@@ -145,7 +128,7 @@ class DeliveryWorker:
     async def _message(self, queue_id: str, settings: DeliverySettings) -> int:
         try:
             return await self._deliver_message(queue_id, settings)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+        except Exception as exc:
             self.log.emit("delivery_error", queue_id=queue_id, error=f"{type(exc).__name__}: {exc}")
             self._next_due[queue_id] = self.clock() + settings.retry_base
             return 0
@@ -165,7 +148,7 @@ class DeliveryWorker:
             self._next_due[queue_id] = state.next_due() or 0.0
             return 0
         groups: dict[str, list[str]] = defaultdict(list)
-        smarthost = self.policy().smarthost
+        smarthost = self.policy().relay.smarthost
         for rcpt in due:
             groups["smarthost" if smarthost else rcpt.rpartition("@")[2].lower()].append(rcpt)
         await asyncio.gather(
@@ -196,7 +179,7 @@ class DeliveryWorker:
             async with self._overall, semaphore:
                 try:
                     replies, host = await self._attempt(spooled, dest, live, settings)
-                except Exception as exc:  # noqa: BLE001 - an unexpected failure is a deferral
+                except Exception as exc:
                     why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
                     replies, host = _all(live, Reply(451, why, "local")), dest
             for rcpt in live:
@@ -205,8 +188,9 @@ class DeliveryWorker:
             save_state(self.queue_dir, spooled.queue_id, state)
 
     def _suppressed(self, spooled: SpooledMessage, state: MessageState, rcpt: str) -> bool:
-        address = _normal(rcpt)
-        reason = self.suppressions.reason(address) or self.policy().suppressions.get(address)
+        address = normalize(rcpt)
+        declared = self.policy().suppressions.get(suppression_key(address))
+        reason = self.suppressions.reason(address) or declared
         if reason is None:
             return False
         state.recipients[rcpt].status = BOUNCED
@@ -219,22 +203,22 @@ class DeliveryWorker:
         self, spooled: SpooledMessage, dest: str, rcpts: list[str], settings: DeliverySettings
     ) -> tuple[dict[str, Reply], str]:
         policy = self.policy()
-        smarthost = policy.smarthost
+        smarthost = policy.relay.smarthost
         transaction = Transaction(
-            policy.hostname,
+            policy.relay.hostname,
             spooled.envelope["mail_from"],
             rcpts,
             spooled.message,
             timeout=settings.timeout,
         )
         if smarthost:
-            transaction.tls = smarthost.get("tls", "opportunistic")
-            transaction.username = smarthost.get("username")
-            env = smarthost.get("password_env")
+            transaction.tls = smarthost.tls
+            transaction.username = smarthost.username
+            env = smarthost.password_env
             transaction.password = os.environ.get(env, "") if env else None
             if transaction.tls == "required" and transaction.username:
-                transaction.verify_host = smarthost["host"]  # a password only to the real host
-            targets = [(smarthost["host"], [smarthost["host"]], smarthost.get("port", 25))]
+                transaction.verify_host = smarthost.host  # a password only to the real host
+            targets = [(smarthost.host, [smarthost.host], smarthost.port)]
         else:
             try:
                 destinations = await self.mx.destinations(dest)
@@ -242,7 +226,7 @@ class DeliveryWorker:
                 return _all(rcpts, Reply(550, f"5.1.2 {exc}", "dns")), dest
             except LookupFailed as exc:
                 return _all(rcpts, Reply(451, f"4.4.3 {exc}", "dns")), dest
-            targets = [(d.host, list(d.addresses), settings.port) for d in destinations]
+            targets = [(d.host, list(d.addresses), self.port) for d in destinations]
         errors = []
         for host, addresses, port in targets:
             for address in addresses:
@@ -268,7 +252,7 @@ class DeliveryWorker:
         entry = state.recipients[rcpt]
         entry.attempts += 1
         entry.last_reply = str(reply)
-        address, qid = _normal(rcpt), spooled.queue_id
+        address, qid = normalize(rcpt), spooled.queue_id
         base = {
             "queue_id": qid,
             "recipient": rcpt,
@@ -321,8 +305,3 @@ class DeliveryWorker:
 
 def _all(rcpts: list[str], reply: Reply) -> dict[str, Reply]:
     return {r: reply for r in rcpts}
-
-
-def _normal(address: str) -> str:
-    local, sep, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if sep else address

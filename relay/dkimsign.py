@@ -37,6 +37,9 @@ from collections.abc import Iterator
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from relay.contract.dkim import dkim_algorithm
+from relay.headers import parse_fields, split
+
 SIGNED_HEADERS: tuple[str, ...] = (
     "from",
     "to",
@@ -53,14 +56,6 @@ SIGNED_HEADERS: tuple[str, ...] = (
     "list-unsubscribe-post",
 )
 
-# postform's algorithm names -> (a= value, RSA key size or None for Ed25519).
-ALGORITHMS: dict[str, tuple[str, int | None]] = {
-    "rsa-2048": ("rsa-sha256", 2048),
-    "rsa-3072": ("rsa-sha256", 3072),
-    "rsa-4096": ("rsa-sha256", 4096),
-    "ed25519": ("ed25519-sha256", None),
-}
-
 LINE_WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF excluded)
 FOLD = "\r\n\t"
 _MIN_B_ROOM = 16  # base64 characters that must fit on the line that holds "b="
@@ -69,26 +64,25 @@ _MIN_B_ROOM = 16  # base64 characters that must fit on the line that holds "b="
 _WSP_RUN = re.compile(rb" [ \t]+|\t[ \t]*")
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
-SigningKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 class DkimSigner:
     """Signs messages for one (domain, selector) with a key loaded once."""
 
     def __init__(self, domain: str, selector: str, algorithm: str, private_key_pem: str) -> None:
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown DKIM algorithm {algorithm!r}")
+        spec = dkim_algorithm(algorithm)
         self.domain = _checked_token("domain", domain)
         self.selector = _checked_token("selector", selector)
         self.algorithm = algorithm
-        self.a_tag, rsa_bits = ALGORITHMS[algorithm]
-        self.key: SigningKey = _load_key(private_key_pem, algorithm, rsa_bits)
+        self.a_tag = spec.a_tag
+        self.key: PrivateKey = _load_key(private_key_pem, algorithm, spec.rsa_bits)
 
     def sign(self, message: bytes, timestamp: int | None = None) -> bytes:
         """The folded "DKIM-Signature: ..." field, ending in CRLF, to prepend to `message`."""
         message = _crlf(message)
-        header_block, body = _split_message(message)
-        fields = _parse_fields(header_block)
+        header_block, body = split(message)
+        fields = parse_fields(header_block)
         names, signed = _select_fields(fields)
         unsigned = _layout(self._tags(names, _body_hash(body), timestamp))
         data = b"".join(signed) + _relaxed_field(unsigned.encode("ascii"))
@@ -123,7 +117,7 @@ def _checked_token(what: str, value: str) -> str:
     return value
 
 
-def _load_key(pem: str, algorithm: str, rsa_bits: int | None) -> SigningKey:
+def _load_key(pem: str, algorithm: str, rsa_bits: int | None) -> PrivateKey:
     """Parse the PKCS#8 PEM once and check it is the key `algorithm` names."""
     key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
     if rsa_bits is None:
@@ -140,41 +134,6 @@ def _crlf(message: bytes) -> bytes:
     if message.count(b"\n") == message.count(b"\r\n"):
         return message
     return re.sub(rb"\r?\n", b"\r\n", message)
-
-
-def _split_message(message: bytes) -> tuple[bytes, bytes]:
-    """(header block with each field's CRLF, body) split at the first empty line."""
-    if message.startswith(b"\r\n"):
-        return b"", message[2:]
-    end = message.find(b"\r\n\r\n")
-    if end < 0:
-        return message, b""
-    return message[: end + 2], message[end + 4 :]
-
-
-def _parse_fields(header_block: bytes) -> list[tuple[str, bytes]]:
-    """(lowercase name, raw field without its final CRLF) for each field, in order.
-
-    Continuation lines (starting with SP or HTAB) join the field above them; a line
-    without a colon is not a header field and is skipped.
-    """
-    fields: list[tuple[str, bytes]] = []
-    for line in _lines(header_block):
-        if line[:1] in (b" ", b"\t") and fields:
-            name, raw = fields[-1]
-            fields[-1] = (name, raw + b"\r\n" + line)
-            continue
-        name, colon, _ = line.partition(b":")
-        if colon:
-            fields.append((name.rstrip(b" \t").decode("ascii", "replace").lower(), line))
-    return fields
-
-
-def _lines(block: bytes) -> list[bytes]:
-    lines = block.split(b"\r\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
 
 
 def _select_fields(fields: list[tuple[str, bytes]]) -> tuple[list[str], list[bytes]]:

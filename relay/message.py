@@ -11,8 +11,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-CRLF = b"\r\n"
-
+from relay.headers import CRLF
 
 _last_date: list[tuple[int, str]] = [(-1, "")]
 
@@ -36,28 +35,6 @@ def bare_line_ending(data: bytes) -> str | None:
     if data.count(b"\r") != pairs:
         return "CR"
     return None
-
-
-def split(data: bytes) -> tuple[bytes, bytes]:
-    """(header block ending in CRLF, body). A message with no body keeps b''."""
-    if data.startswith(CRLF):
-        return b"", data[2:]
-    head, sep, body = data.partition(b"\r\n\r\n")
-    return (head + CRLF, body) if sep else (data if data.endswith(CRLF) else data + CRLF, b"")
-
-
-def header_fields(head: bytes) -> list[tuple[str, str]]:
-    """(lower-case name, unfolded value) per header field, in order."""
-    fields: list[list[bytes]] = []
-    for line in head.split(CRLF):
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1][1] += b" " + line.strip()
-        else:
-            name, _, value = line.partition(b":")
-            fields.append([name.strip().lower(), value.strip()])
-    return [(n.decode("ascii", "replace"), v.decode("utf-8", "replace")) for n, v in fields]
 
 
 _SIMPLE_FROM = re.compile(r'(?:[^<>",;:@]*<)?([^<>\s",;:@]+@[^<>\s",;:@]+)>?')

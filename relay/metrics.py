@@ -1,40 +1,87 @@
-"""Prometheus metrics (prometheus-client): what a deliverability dashboard shows."""
+"""Prometheus metrics (prometheus-client): what a deliverability dashboard shows.
+
+With `--workers N` every worker process counts into files in one folder
+(prometheus_client's multiprocess mode) and the scrape sums them, so the numbers
+are the relay's, not one worker's. `prepare_multiprocess` must run in the parent
+before the workers are forked.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import values as _values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from relay.contract.hostport import split_hostport
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+
+
+def prepare_multiprocess(folder: Path) -> None:
+    """Start an empty multiprocess folder and make metrics created from now on (in this
+    process and the workers it forks) write there."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    _values.ValueClass = _values.get_value_class()  # chosen at import time otherwise
+
+
+def worker_exited(pid: int, folder: Path) -> None:
+    """Drop a dead worker's live gauges (its counters keep counting in the sum)."""
+    mark_process_dead(pid, str(folder))
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
+        own: CollectorRegistry | None = self.registry
+        if multiprocess_dir is not None:
+            if os.environ.get(MULTIPROC_ENV) != str(multiprocess_dir):
+                raise RuntimeError("prepare_multiprocess() must run before the workers start")
+            MultiProcessCollector(self.registry, path=str(multiprocess_dir))
+            own = None  # the collector reads every worker's files
         self.messages = Counter(
             "postform_messages",
             "Messages by sender domain and outcome (accepted, rejected).",
             ["sender_domain", "outcome"],
-            registry=self.registry,
+            registry=own,
         )
         self.recipients = Counter(
             "postform_recipients",
             "Recipients by sender domain and outcome (delivered, deferred, bounced, suppressed).",
             ["sender_domain", "outcome"],
-            registry=self.registry,
+            registry=own,
         )
         self.queue_size = Gauge(
-            "postform_queue_messages", "Messages in the spool.", registry=self.registry
+            "postform_queue_messages",
+            "Messages in the spool.",
+            registry=own,
+            multiprocess_mode="livemax",
         )
         self.oldest = Gauge(
             "postform_queue_oldest_age_seconds",
             "Age of the oldest message in the spool.",
-            registry=self.registry,
+            registry=own,
+            multiprocess_mode="livemax",
         )
         self.latency = Histogram(
             "postform_delivery_latency_seconds",
             "From acceptance to delivery.",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400),
-            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+            registry=own,
         )
 
     def serve(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        host, port = split_hostport(address)
+        start_http_server(port, addr=host, registry=self.registry)
+
+
+def count_message(metrics: Metrics | None, sender: str, outcome: str) -> None:
+    """One message's outcome (accepted, rejected), by its sender's domain."""
+    if metrics is not None:
+        metrics.messages.labels(sender.rpartition("@")[2] or "unknown", outcome).inc()

@@ -10,6 +10,8 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from relay.contract.hostport import split_hostport
+
 
 class Undeliverable(Exception):
     """The domain cannot receive mail at all (null MX, no such domain): a hard bounce."""
@@ -27,12 +29,10 @@ class Destination:
 
 def _resolver(nameserver: str | None, timeout: float) -> dns.asyncresolver.Resolver:
     if nameserver:
-        host, _, port = (
-            nameserver.rpartition(":") if nameserver.count(":") == 1 else (nameserver, "", "53")
-        )
+        host, port = split_hostport(nameserver, default_port=53)
         resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [host or nameserver]
-        resolver.port = int(port or 53)
+        resolver.nameservers = [host]
+        resolver.port = port
     else:
         resolver = dns.asyncresolver.Resolver()
     resolver.lifetime = resolver.timeout = timeout

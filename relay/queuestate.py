@@ -8,9 +8,10 @@ message leaves the spool only when every recipient has a final result.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from relay.durable import atomic_write, fsync_dir
 
 PENDING, DELIVERED, BOUNCED = "pending", "delivered", "bounced"
 
@@ -65,31 +66,12 @@ def load_state(queue_dir: Path, queue_id: str) -> MessageState | None:
 
 
 def save_state(queue_dir: Path, queue_id: str, state: MessageState) -> None:
-    path = state_path(queue_dir, queue_id)
-    tmp = path.with_name(f".{path.name}.tmp")
     payload = json.dumps({"recipients": {r: asdict(s) for r, s in state.recipients.items()}})
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(payload.encode())
-        while view:  # a short write must not leave a truncated file to rename
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(queue_dir)
+    atomic_write(state_path(queue_dir, queue_id), payload.encode())
 
 
 def remove_message(queue_dir: Path, queue_id: str) -> None:
     """Drop a finished message: the message first, then its progress, then sync the dir."""
     (queue_dir / f"{queue_id}.msg").unlink(missing_ok=True)
     state_path(queue_dir, queue_id).unlink(missing_ok=True)
-    _fsync_dir(queue_dir)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(queue_dir)

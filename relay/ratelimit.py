@@ -1,6 +1,6 @@
-"""The relay's service limits: a token bucket for messages per minute and a per-UTC-day
-recipient counter. Both take a clock so tests can move time; both can be saved and
-restored so limits survive a restart."""
+"""The relay's service limits: a token bucket for messages per minute, a per-UTC-day
+recipient counter, and TenancyLimits, which holds both for one relay process. All take a
+clock so tests can move time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from relay.store.interfaces import CounterStore
 
 Clock = Callable[[], float]
 
@@ -67,3 +69,56 @@ class DailyCounter:
         self._roll()
         self.count += n
         self.pending += n
+
+
+class TenancyLimits:
+    """The policy's messages_per_minute and recipients_per_day as this relay process
+    enforces them: kept in memory on the SMTP path, saved to a CounterStore every second
+    and at shutdown (so limits survive a restart). With N worker processes each takes
+    1/N of the rate, and the daily total is shared through the store."""
+
+    def __init__(
+        self,
+        store: CounterStore,
+        per_minute: int,
+        worker: tuple[int, int] = (0, 1),
+        clock: Clock = time.time,
+    ) -> None:
+        self.store = store
+        self.index, self.workers = worker
+        self.bucket = TokenBucket(self._share(per_minute), clock)
+        saved = store.load_bucket(self.bucket_name)
+        if saved is not None:
+            self.bucket.tokens = min(saved[0], float(self.bucket.per_minute))
+            self.bucket.updated = saved[1]
+        self.daily = DailyCounter(clock)
+        self.daily.day = utc_day(clock())
+        self.daily.count = store.day_count(self.daily.day)
+
+    @property
+    def bucket_name(self) -> str:
+        return f"messages/{self.index}/{self.workers}"
+
+    def _share(self, per_minute: int) -> int:
+        return max(1, per_minute // self.workers)
+
+    def set_rate(self, per_minute: int) -> None:
+        self.bucket.per_minute = self._share(per_minute)
+
+    def take_message(self) -> bool:
+        return self.bucket.take()
+
+    def would_exceed(self, recipients: int, limit: int) -> bool:
+        return self.daily.would_exceed(recipients, limit)
+
+    def accepted(self, recipients: int) -> None:
+        self.daily.add(recipients)
+
+    def flush(self) -> None:
+        """Save counters; with several workers, learn the shared daily total."""
+        if self.daily.pending:
+            self.daily.count = self.store.add_day(self.daily.day, self.daily.pending)
+            self.daily.pending = 0
+        else:
+            self.daily.count = max(self.daily.count, self.store.day_count(self.daily.day))
+        self.store.save_bucket(self.bucket_name, self.bucket.tokens, self.bucket.updated)

@@ -18,10 +18,12 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from relay.durable import fsync_dir, write_all
 
 MAGIC = b"POSTFORM-SPOOL 1\n"
 # From this many messages per commit, one syncfs(2) is cheaper than an fdatasync per file
@@ -82,7 +84,7 @@ class Spool:
                 continue
             try:
                 await loop.run_in_executor(None, self._commit, batch)
-            except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
+            except Exception as exc:
                 for *_, done in batch:
                     if not done.done():
                         done.set_exception(exc)
@@ -101,7 +103,7 @@ class Spool:
                 tmp = f"{tmp_dir}/{queue_id}.msg"
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
-                    _write_all(fd, payload)
+                    write_all(fd, payload)
                     if not one_sync:
                         os.fdatasync(fd)
                 finally:
@@ -111,18 +113,12 @@ class Spool:
                 _sync_filesystem(self.tmp)
             for tmp, final in written:
                 os.rename(tmp, final)
-            _fsync_dir(self.queue)
+            fsync_dir(queue_dir)
         except OSError:
             for tmp, _ in written:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             raise
-
-    def __iter__(self) -> Iterator[str]:
-        return (p.stem for p in sorted(self.queue.glob("*.msg")))
-
-    def read(self, queue_id: str) -> SpooledMessage:
-        return read_spool_file(self.queue / f"{queue_id}.msg")
 
 
 def read_spool_file(path: Path) -> SpooledMessage:
@@ -132,12 +128,6 @@ def read_spool_file(path: Path) -> SpooledMessage:
     header, _, message = raw[len(MAGIC) :].partition(b"\n")
     envelope = json.loads(header)
     return SpooledMessage(envelope.pop("queue_id"), envelope, message)
-
-
-def _write_all(fd: int, payload: bytes) -> None:
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -159,13 +149,5 @@ def _sync_filesystem(path: Path) -> None:
         if _syncfs(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)

@@ -12,17 +12,24 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from relay.events import EventLog
 from relay.server import Relay
 from relay.spool import Spool
 
 RelayFactory = Callable[[int, int], Relay]
+WorkerExited = Callable[[int], None]
 
 
-def serve(make_relay: RelayFactory, workers: int, spool_root: Path) -> int:
+def serve(
+    make_relay: RelayFactory,
+    workers: int,
+    spool_root: Path,
+    log: EventLog,
+    on_exit: WorkerExited | None = None,
+) -> int:
     if workers <= 1:
         return asyncio.run(make_relay(0, 1).run())
     Spool(spool_root, clean=True)  # tmp/ leftovers are removed once, before the workers run
@@ -30,22 +37,22 @@ def serve(make_relay: RelayFactory, workers: int, spool_root: Path) -> int:
     for index in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            os._exit(_child(make_relay, index, workers))
+            os._exit(_child(make_relay, index, workers, log))
         children[pid] = index
-    return _supervise(children)
+    return _supervise(children, log, on_exit)
 
 
-def _child(make_relay: RelayFactory, index: int, workers: int) -> int:
+def _child(make_relay: RelayFactory, index: int, workers: int, log: EventLog) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     try:
         return asyncio.run(make_relay(index, workers).run())
-    except Exception as exc:  # noqa: BLE001 - reported, then the worker exits 1
-        sys.stderr.write(f'{{"event":"worker_error","worker":{index},"error":{str(exc)!r}}}\n')
+    except Exception as exc:
+        log.emit("worker_error", worker=index, error=f"{type(exc).__name__}: {exc}")
         return 1
 
 
-def _supervise(children: dict[int, int]) -> int:
+def _supervise(children: dict[int, int], log: EventLog, on_exit: WorkerExited | None) -> int:
     stopping = False
 
     def forward(sig: int, _frame: object) -> None:
@@ -65,9 +72,12 @@ def _supervise(children: dict[int, int]) -> int:
             break
         except InterruptedError:
             continue
-        children.pop(pid, None)
+        index = children.pop(pid, None)
+        if on_exit is not None:
+            on_exit(pid)
         if os.waitstatus_to_exitcode(code) != 0:
             status = 1
+            log.emit("worker_exited", worker=index, pid=pid, status=os.waitstatus_to_exitcode(code))
             if not stopping:
                 stopping = True
                 for other in children:

@@ -31,7 +31,7 @@ class Recorder:
         self,
         server: SMTP,
         session: Session,
-        envelope: Envelope,  # noqa: N802
+        envelope: Envelope,
         address: str,
         rcpt_options: list[str],
     ) -> str:
@@ -45,7 +45,7 @@ class Recorder:
     async def handle_DATA(
         self,
         server: SMTP,
-        session: Session,  # noqa: N802
+        session: Session,
         envelope: Envelope,
     ) -> str:
         self.messages.append(

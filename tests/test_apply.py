@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from reconciler import apply as apply_module
 from reconciler.apply import apply_plan
 from reconciler.config import load_config
-from reconciler.credentials import verify_password
 from reconciler.errors import ApplyFailedError
+from reconciler.manager import Manager
 from reconciler.planner import make_plan
-from reconciler.statefile import read_state, write_state
+from relay.contract.dkim import DkimStatus
+from relay.contract.passwords import verify_password
+from relay.contract.policyfile import read_policy_file
+from tests.states import read_state
 
 CONFIG = """\
 version: 1
@@ -32,14 +36,12 @@ users:
 
 def apply_config(tmp_path: Path, text: str = CONFIG):
     (tmp_path / "postform.yaml").write_text(text)
-    cfg = load_config(tmp_path / "postform.yaml")
-    state = read_state(cfg.state_path)
-    plan = make_plan(cfg, state)
+    manager = Manager.load(tmp_path / "postform.yaml")
+    state = manager.state()
+    plan = make_plan(manager.config, state)
     lines: list[str] = []
-    new_state, issued = apply_plan(
-        plan, state, lambda s: write_state(cfg.state_path, s), lines.append
-    )
-    return cfg, new_state, issued, lines
+    new_state, issued = apply_plan(plan, state, manager.write, lines.append)
+    return manager.config, new_state, issued, lines
 
 
 def test_dkim_keys_are_real_key_pairs(tmp_path: Path) -> None:
@@ -72,17 +74,34 @@ def test_credentials_are_stored_only_as_hashes(tmp_path: Path) -> None:
     assert 'credential["app/prod"]: Creation complete after 0s' in lines
 
 
-def test_policy_is_written_for_the_relay(tmp_path: Path) -> None:
+def test_policy_is_published_for_the_relay(tmp_path: Path) -> None:
     _, state, issued, _ = apply_config(tmp_path)
-    policy = read_state(tmp_path / ".postform" / "state.json").policy
-    assert policy == state.policy
-    assert policy["senders"] == ["a@example.com", "b@other.example"]
-    assert [k["selector"] for k in policy["domains"]["example.com"]["dkim"]] in (
-        ["ed", "rsa"],
-        ["rsa", "ed"],
-    )
-    assert set(policy["credentials"]) == {c.username for c in issued}
-    assert policy["limits"]["max_message_bytes"] == 2 * 1024 * 1024
+    path = tmp_path / ".postform" / "state.policy.json"
+    policy = read_policy_file(path)
+    assert (policy.serial, policy.lineage) == (state.serial, state.lineage)
+    assert policy.senders == {"a@example.com", "b@other.example"}
+    keys = policy.domains["example.com"].keys
+    assert sorted(k.selector for k in keys) == ["ed", "rsa"]
+    assert {k.status for k in keys} == {DkimStatus.NEEDS_ATTENTION}
+    assert policy.signing == {} and policy.unsigned == {"example.com", "other.example"}
+    assert set(policy.credentials) == {c.username for c in issued}
+    assert policy.limits.max_message_bytes == 2 * 1024 * 1024
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert b"\n " not in path.read_bytes()  # compact: no indentation
+
+
+def test_each_private_key_is_stored_once_in_the_state_and_once_in_the_policy(
+    tmp_path: Path,
+) -> None:
+    _, state, _, _ = apply_config(tmp_path)
+    state_text = (tmp_path / ".postform" / "state.json").read_text()
+    policy_text = (tmp_path / ".postform" / "state.policy.json").read_text()
+    pems = [r["computed"]["private_key"] for r in state.resources.values() if r["type"] == "dkim"]
+    assert len(pems) == 3
+    for pem in pems:
+        escaped = json.dumps(pem)[1:-1]
+        assert state_text.count(escaped) == 1
+        assert policy_text.count(escaped) == 1
 
 
 def test_apply_then_plan_is_empty(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 
 from reconciler.schema import load_schema
-from reconciler.statefile import read_state
 from tests.conftest import run_binary
+from tests.states import read_state
 
 STATE = Path("state") / "state.json"
 
@@ -182,15 +182,18 @@ def test_bad_config_changes_nothing(project: Path, cli) -> None:
 
 
 def test_locked_state_fails_fast_and_force_unlock_releases(project: Path, cli) -> None:
-    from reconciler.lock import lock_path, state_lock
+    from reconciler.state.filelock import FileLock
+    from reconciler.state.local import lock_path
 
-    with state_lock(project / STATE, "apply") as lock_id:
+    lock = FileLock(lock_path(project / STATE))
+    with lock.hold("apply", 0) as info:
         blocked = cli(project, "apply", "--auto-approve")
-        assert blocked.code == 1 and "the state is locked" in blocked.err and lock_id in blocked.err
-    (project / STATE).parent.mkdir(exist_ok=True)
-    lock_path(project / STATE).write_text(json.dumps({"id": "dead-1", "pid": 1 << 22}))
-    released = cli(project, "force-unlock", "dead-1")
-    assert released.code == 0 and not lock_path(project / STATE).exists()
+        assert blocked.code == 1 and "the state is locked" in blocked.err and info.id in blocked.err
+        released = cli(project, "force-unlock", info.id)
+        assert released.code == 0 and "still running" in released.out
+        assert not lock.path.exists()
+        assert cli(project, "apply", "--auto-approve").code == 0
+    assert cli(project, "force-unlock", info.id).code == 1
 
 
 def test_corrupt_state_is_reported_by_the_binary(project: Path) -> None:

@@ -16,16 +16,15 @@ import dkim
 import pytest
 
 from reconciler.dns.records import records_for
-from reconciler.statefile import read_state
-from relay.delivery import OUTBOUND_PORT_ENV, DeliveryWorker
+from relay.delivery import DeliveryWorker
 from relay.events import EventLog
 from relay.metrics import Metrics
-from relay.policy import read_policy
-from relay.suppressions import SuppressionStore
+from relay.store.sqlite import EmbeddedStore
 from tests.conftest import require_tool
 from tests.destinations import Destination
 from tests.knot import KNOTD, Knot, free_port
 from tests.relayproc import RelayProcess, message, queue_id_of
+from tests.states import read_policy, read_state
 
 MX_RECORDS = [
     ("example.org", "MX", "10 mx1.example.org."),
@@ -46,13 +45,12 @@ class Clock:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def world(tmp_path: Path):
     """Knot serving example.org's MX, destinations on 127.0.0.10-12, a relay to submit to."""
     require_tool(KNOTD)
     knot = Knot(tmp_path / "knot", ["example.org"]).start()
     knot.update("example.org", add=MX_RECORDS)
     port = free_port()
-    monkeypatch.setenv(OUTBOUND_PORT_ENV, str(port))
     dests = {
         name: Destination(ip, port).start()
         for name, ip in (("mx1", "127.0.0.10"), ("mx2", "127.0.0.11"), ("implicit", "127.0.0.12"))
@@ -72,10 +70,11 @@ def worker_for(world: dict, clock: Clock, metrics: Metrics | None = None) -> Del
     return DeliveryWorker(
         data / "spool" / "queue",
         lambda: policy,
-        SuppressionStore(data / "relay.sqlite", clock=clock),
+        EmbeddedStore(data, clock=clock).suppressions,
         EventLog(path=data / "events.jsonl"),
         metrics,
         nameserver=world["knot"].server,
+        port=world["port"],
         clock=clock,
         rng=random.Random(7),
     )
@@ -243,7 +242,13 @@ def test_relay_serve_delivers_with_metrics_status_and_events(world, tmp_path: Pa
     relay.stop()
     metrics_port = free_port()
     relay.start(
-        "--nameserver", world["knot"].server, "--metrics", f"127.0.0.1:{metrics_port}", deliver=True
+        "--nameserver",
+        world["knot"].server,
+        "--outbound-port",
+        str(world["port"]),
+        "--metrics",
+        f"127.0.0.1:{metrics_port}",
+        deliver=True,
     )
     submit(relay, "reader@example.org")
     relay.wait_for(lambda: relay.events("delivered"), timeout=15, what="delivery")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from reconciler.dns.formats import render_bind, render_nsupdate, txt_strings
 from reconciler.dns.records import Record, dmarc_value, records_for, relay_spf
-from reconciler.statefile import read_state
 from tests.conftest import require_tool
+from tests.states import read_state
 
 STATE = Path("state") / "state.json"
 

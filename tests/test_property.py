@@ -15,7 +15,7 @@ from reconciler.config import load_config
 from reconciler.planner import make_plan
 from reconciler.resources import desired_resources
 from reconciler.schema import _full, is_valid
-from reconciler.statefile import State
+from reconciler.state.model import State
 from reconciler.yamlload import load_text
 
 DOMAINS = ["example.com", "example.org", "mail.example.net"]
@@ -74,7 +74,7 @@ def apply_in_memory(cfg, state: State) -> State:
     new, _ = apply_plan(
         plan,
         state,
-        lambda s: State(s.lineage or "L", s.serial + 1, s.resources, s.policy),
+        lambda s: State(s.lineage or "L", s.serial + 1, s.resources, s.dns),
         lambda _: None,
     )
     return new

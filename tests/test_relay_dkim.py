@@ -11,9 +11,9 @@ import dkim
 import pytest
 
 from reconciler.dns.records import records_for
-from reconciler.statefile import read_state
 from tests.conftest import require_tool
 from tests.relayproc import RelayProcess, message, queue_id_of
+from tests.states import read_state
 
 VERIFIER = Path(__file__).parent / "dkim_verify.pl"
 

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from relay.suppressions import SuppressionStore
+from relay.store.sqlite import EmbeddedStore
 
-DATA = Path("state") / "relay" / "relay.sqlite"
+DATA = Path("state") / "relay"
 
 
 def test_add_list_remove_export(project: Path, cli) -> None:
@@ -56,12 +56,12 @@ def test_add_list_remove_export(project: Path, cli) -> None:
 
 def test_learned_suppressions_are_shown_by_plan_and_never_planned(project: Path, cli) -> None:
     cli(project, "apply", "--auto-approve")
-    store = SuppressionStore(project / DATA)
-    store.hard_bounce("gone@example.org", "550 5.1.1 No such user", "q1")
+    store = EmbeddedStore(project / DATA)
+    store.suppressions.hard_bounce("gone@example.org", "550 5.1.1 No such user", "q1")
     store.close()
     plan = cli(project, "plan", "--detailed-exitcode")
     assert plan.code == 0 and "No changes." in plan.out
     assert "the relay has learned 1 suppression(s) from bounces" in plan.out
     assert json.loads(cli(project, "plan", "--json").out)["runtime"] == {"learned_suppressions": 1}
     cli(project, "apply", "--auto-approve")
-    assert SuppressionStore(project / DATA).reason("gone@example.org") == "HARDBOUNCE"
+    assert EmbeddedStore(project / DATA).suppressions.reason("gone@example.org") == "HARDBOUNCE"

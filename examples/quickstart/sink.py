@@ -22,7 +22,7 @@ class Sink:
     async def handle_DATA(
         self,
         server: SMTP,
-        session: Session,  # noqa: N802
+        session: Session,
         envelope: Envelope,
     ) -> str:
         self.count += 1

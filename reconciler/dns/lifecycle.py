@@ -9,15 +9,13 @@ state.dns["verification"], so `plan` can report drift without querying DNS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
-from reconciler.apply import ACTIVE, NEEDS_ATTENTION
 from reconciler.dns.records import DKIM, Record
-from reconciler.dns.verify import OK, Result
-from reconciler.policy import build_policy
-from reconciler.statefile import State
+from reconciler.dns.results import OK, Result
+from reconciler.state.model import Resources, State
+from relay.contract.dkim import DkimStatus
 
 
 @dataclass(frozen=True)
@@ -53,21 +51,20 @@ def record_results(state: State, results: list[Result]) -> tuple[State, list[Sta
             if change:
                 changes.append(change)
     dns = {**state.dns, "verification": history}
-    policy = build_policy(resources) if changes else state.policy
-    return State(state.lineage, state.serial, resources, policy, dns), changes
+    return replace(state, resources=resources, dns=dns), changes
 
 
-def _move(resources: dict[str, dict[str, Any]], address: str, live: bool) -> StatusChange | None:
+def _move(resources: Resources, address: str, live: bool) -> StatusChange | None:
     res = resources.get(address)
     if res is None:
         return None
-    before = res["computed"].get("status", NEEDS_ATTENTION)
+    before = res["computed"].get("status", DkimStatus.NEEDS_ATTENTION)
     immediate = res["attributes"].get("activation") == "immediate"
-    after = ACTIVE if live or immediate else NEEDS_ATTENTION
+    after = DkimStatus.ACTIVE if live or immediate else DkimStatus.NEEDS_ATTENTION
     if after == before:
         return None
-    resources[address] = {**res, "computed": {**res["computed"], "status": after}}
-    return StatusChange(address, before, after)
+    resources[address] = {**res, "computed": {**res["computed"], "status": str(after)}}
+    return StatusChange(address, str(before), str(after))
 
 
 def drift(state: State, records: list[Record]) -> list[str]:

@@ -20,6 +20,7 @@ import dns.resolver
 import dns.rrset
 
 from reconciler.errors import PostformError
+from relay.contract.hostport import split_hostport
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -31,25 +32,20 @@ class DnsError(PostformError):
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
     """'HOST', 'HOST:PORT', '[V6]:PORT' or a bare IPv6 address -> (address, port).
     A host name is resolved once here (dnspython wants addresses)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else str(default_port)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, str(default_port)
-    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise DnsError(f"{text!r} is not HOST[:PORT] (a port is 1-65535)")
+    try:
+        host, port = split_hostport(text, default_port)
+    except ValueError:
+        raise DnsError(f"{text!r} is not HOST[:PORT] (a port is 1-65535)") from None
     try:
         ipaddress.ip_address(host)
-        return host, int(port)
+        return host, port
     except ValueError:
         pass
     try:
-        info = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except OSError as exc:
         raise DnsError(f"cannot resolve the server name {host}: {exc}") from None
-    return str(info[0][4][0]), int(port)
+    return str(info[0][4][0]), port
 
 
 class Resolver:

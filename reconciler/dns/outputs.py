@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler.dns.formats import by_zone, octodns_zone, render_bind, render_json
 from reconciler.dns.records import Record
-from reconciler.statefile import atomic_write
+from relay.durable import atomic_write
 
 
 def write_outputs(folder: Path, records: list[Record]) -> list[Path]:

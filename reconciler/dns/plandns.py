@@ -8,7 +8,7 @@ from typing import Any
 from reconciler.dns.lifecycle import drift
 from reconciler.dns.records import RECORD_SOURCES, Record, records_for
 from reconciler.plan import Action, Change, DnsChange
-from reconciler.statefile import State
+from reconciler.state.model import State
 
 
 def after_resources(

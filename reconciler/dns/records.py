@@ -11,7 +11,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-UNKNOWN = "(known after apply)"
+from reconciler.plan import UNKNOWN_TEXT as UNKNOWN
+from relay.contract.dkim import dkim_algorithm
+
 # The resource types records are computed from.
 RECORD_SOURCES = frozenset({"relay", "domain", "dkim"})
 
@@ -62,8 +64,7 @@ def relay_spf(relay: Mapping[str, Any]) -> str | None:
 
 
 def dkim_value(algorithm: str, public_key: str | None) -> str:
-    k = "ed25519" if algorithm == "ed25519" else "rsa"
-    return f"v=DKIM1; k={k}; p={public_key or UNKNOWN}"
+    return f"v=DKIM1; k={dkim_algorithm(algorithm).k_tag}; p={public_key or UNKNOWN}"
 
 
 def dmarc_value(dmarc: Mapping[str, Any]) -> str:

@@ -6,35 +6,12 @@ import base64
 import binascii
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.dns import spf
 from reconciler.dns.lookup import Resolver
 from reconciler.dns.records import DKIM, DMARC, RELAY_SPF, RP_MX, RP_SPF, SPF, Record
-
-OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
-
-
-@dataclass(frozen=True)
-class Result:
-    record: Record
-    status: str
-    detail: str = ""
-    found: tuple[str, ...] = field(default=())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "zone": self.record.zone,
-            "name": self.record.name,
-            "type": self.record.type,
-            "purpose": self.record.purpose,
-            "owner": self.record.owner,
-            "expected": self.record.value,
-            "status": self.status,
-            "detail": self.detail,
-            "found": list(self.found),
-        }
+from reconciler.dns.results import MISMATCH, MISSING, OK, Result
 
 
 def tags(text: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler.render.values import SENSITIVE_TEXT, flatten, show
 from reconciler.resources import SENSITIVE, TYPE_RANK
-from reconciler.statefile import State
+from reconciler.state.model import State
 
 
 def ordered(state: State) -> list[tuple[str, dict[str, Any]]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.plan import UNKNOWN_TEXT
+
+__all__ = ["SENSITIVE_TEXT", "UNKNOWN_TEXT", "flatten", "show"]
+
 SENSITIVE_TEXT = "(sensitive value)"
-UNKNOWN_TEXT = "(known after apply)"
 
 
 def flatten(attrs: dict[str, Any] | None) -> dict[str, Any]:

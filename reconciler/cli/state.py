@@ -1,0 +1,76 @@
+"""`postform show | state list | state show | state history | force-unlock`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.output import DEFAULT_CONFIG, ConfigOpt, JsonOpt, out
+from reconciler.errors import PostformError
+from reconciler.manager import Manager
+from reconciler.render.state import ordered, render_state_json, render_state_text, resource_block
+from relay.contract.errors import ExitStatus
+
+state_app = typer.Typer(
+    rich_markup_mode=None, help="Inspect the stored state.", no_args_is_help=True
+)
+
+
+def show(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> ExitStatus:
+    """Show the stored state, secrets redacted."""
+    state = Manager.load(config).state()
+    out(render_state_json(state) if as_json else render_state_text(state))
+    return ExitStatus.OK
+
+
+@state_app.command("list")
+def state_list(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
+    """List the addresses of every resource in the state."""
+    state = Manager.load(config).state()
+    out("".join(f"{address}\n" for address, _ in ordered(state)))
+    return ExitStatus.OK
+
+
+@state_app.command("show")
+def state_show(
+    address: Annotated[str, typer.Argument(help='e.g. dkim["example.com/sel1"]')],
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> ExitStatus:
+    """Show one resource of the state, secrets redacted."""
+    res = Manager.load(config).state().resources.get(address)
+    if res is None:
+        raise PostformError(f"no resource {address} in the state (see `postform state list`)")
+    out(resource_block(address, res) + "\n")
+    return ExitStatus.OK
+
+
+@state_app.command("history")
+def state_history(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
+    """The stored versions of the state, newest first (the local backend keeps two)."""
+    versions = Manager.load(config).history()
+    if not versions:
+        out("No state has been written yet.\n")
+    for v in versions:
+        out(f"serial {v.serial}\t{v.updated_at}\tlineage {v.lineage}\t{v.where}\n")
+    return ExitStatus.OK
+
+
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock ID that the lock error printed.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> ExitStatus:
+    """Break the state lock held by a postform that hangs (a crashed one releases it)."""
+    manager = Manager.load(config)
+    running = manager.force_unlock(lock_id)
+    where = manager.backend.describe()
+    out(f"Released the lock {lock_id} on the {where}.\n")
+    if running:
+        out("Its holder is still running: make sure it no longer changes the state.\n")
+    return ExitStatus.OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(show)
+    app.add_typer(state_app, name="state")
+    app.command("force-unlock")(force_unlock)

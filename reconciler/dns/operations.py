@@ -1,0 +1,100 @@
+"""What the DNS commands do with the applied state: list its records, check them live
+(recording the results and DKIM status moves), push them to a zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler.dns.lifecycle import StatusChange, record_results
+from reconciler.dns.lookup import Resolver
+from reconciler.dns.push import Op, plan_zone, send
+from reconciler.dns.records import Record, records_for
+from reconciler.dns.results import Result
+from reconciler.dns.tsig import read_key_file
+from reconciler.dns.verify import verify
+from reconciler.errors import PostformError
+from reconciler.manager import Manager
+from reconciler.state.model import State
+
+
+def applied_records(manager: Manager, state: State, domain: str | None = None) -> list[Record]:
+    records = records_for(state.resources.values(), manager.config.dns_ttl)
+    if domain is not None:
+        records = [r for r in records if r.zone == domain.lower()]
+        if not records:
+            raise PostformError(f"no applied records in zone {domain} (see `postform dns records`)")
+    return records
+
+
+def check_live(
+    manager: Manager,
+    nameserver: str | None,
+    timeout: float,
+    lock_timeout: float,
+    domain: str | None,
+) -> tuple[list[Result], list[StatusChange]]:
+    """Verify every applied record live, then record the results and DKIM status moves."""
+    with manager.backend.lock("dns verify", lock_timeout):
+        state = manager.backend.read()
+        if not state.exists:
+            raise PostformError(
+                f"nothing has been applied to the {manager.backend.describe()} yet: run "
+                "`postform apply` first"
+            )
+        records = applied_records(manager, state, domain)
+        relay = state.resources.get("relay", {}).get("attributes", {})
+        results = verify(records, Resolver(nameserver, timeout), relay)
+        new_state, moves = record_results(state, results)
+        manager.write(new_state)
+    return results, moves
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    zone: str
+    server: str
+    ops: list[Op]
+    sent: bool
+
+
+def push_zone(
+    manager: Manager,
+    server: str,
+    zone: str,
+    key_file: Path | None,
+    *,
+    dry_run: bool,
+    timeout: float,
+    lock_timeout: float,
+) -> PushOutcome:
+    """Send RFC 2136 updates so `zone` holds exactly postform's records (merging SPF)."""
+    zone = zone.lower().rstrip(".")
+    key = read_key_file(key_file) if key_file else None
+    with manager.backend.lock("dns push", lock_timeout):
+        state = manager.backend.read()
+        wanted = [
+            r
+            for r in records_for(state.resources.values(), manager.config.dns_ttl)
+            if r.name == zone or r.name.endswith("." + zone)
+        ]
+        published = state.dns.get("published", {}).get(zone, [])
+        if not wanted and not published:
+            raise PostformError(f"postform has no records for zone {zone}")
+        ops = plan_zone(wanted, published, Resolver(server, timeout))
+        if not ops or dry_run:
+            return PushOutcome(zone, server, ops, sent=False)
+        send(zone, ops, server, key, timeout)
+        rows = [
+            {
+                "name": r.name,
+                "type": r.type,
+                "purpose": r.purpose,
+                "value": r.value,
+                "ttl": str(r.ttl),
+            }
+            for r in wanted
+        ]
+        published_all = {**state.dns.get("published", {}), zone: rows}
+        manager.write(replace(state, dns={**state.dns, "published": published_all}))
+    return PushOutcome(zone, server, ops, sent=True)

@@ -1,0 +1,31 @@
+"""What checking one record against live DNS found: ok, missing or mismatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.dns.records import Record
+
+OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
+
+
+@dataclass(frozen=True)
+class Result:
+    record: Record
+    status: str
+    detail: str = ""
+    found: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "zone": self.record.zone,
+            "name": self.record.name,
+            "type": self.record.type,
+            "purpose": self.record.purpose,
+            "owner": self.record.owner,
+            "expected": self.record.value,
+            "status": self.status,
+            "detail": self.detail,
+            "found": list(self.found),
+        }

@@ -1,0 +1,219 @@
+"""The control plane's operations, as octoDNS's Manager: a loaded config and its state
+backend, and what plan, apply and destroy do with them. The command line only parses
+arguments, calls these, and prints (through an ApplyUI for apply's dialogue).
+
+Every state write goes through `write`, which also publishes the relay policy built
+from the written resources: the relays never see a state without its policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.apply import IssuedCredential, apply_plan
+from reconciler.config import Config, load_config
+from reconciler.dns.outputs import write_outputs
+from reconciler.dns.records import records_for
+from reconciler.errors import ApplyAborted, ApplyFailedError, PlanFileError, PostformError
+from reconciler.plan import Plan
+from reconciler.planner import check_not_stale, make_plan
+from reconciler.policy import build_policy
+from reconciler.render.jsonplan import plan_from_json, render_json
+from reconciler.safety import raise_if_unsafe
+from reconciler.state.backend import StateBackend
+from reconciler.state.model import State, StateVersion
+from reconciler.state.open import open_backend
+from relay.durable import atomic_write
+from relay.site import RelaySite
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    plan_file: Path | None = None  # apply exactly this saved plan
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+    auto_approve: bool = False
+    allow_destructive: bool = False
+    credentials_out: Path | None = None
+    lock_timeout: float = 0.0
+
+
+class ApplyUI(Protocol):
+    """How apply talks to the person (or pipeline) running it."""
+
+    def show_plan(self, plan: Plan) -> None: ...
+    def confirm(self) -> bool: ...
+    def progress(self, line: str) -> None: ...
+    def info(self, text: str) -> None: ...
+    def warn(self, text: str) -> None: ...
+    def passwords(self, issued: list[IssuedCredential], written_to: Path | None) -> None: ...
+
+
+class Manager:
+    def __init__(self, config: Config, backend: StateBackend | None = None) -> None:
+        self.config = config
+        self.backend = backend or open_backend(config)
+
+    @classmethod
+    def load(cls, path: Path) -> Manager:
+        return cls(load_config(path))
+
+    def state(self) -> State:
+        return self.backend.read()
+
+    def site(self) -> RelaySite:
+        """Where this config's relays find their policy and keep their data."""
+        return RelaySite(
+            policy_file=Path(self.backend.policy_location()),
+            base=self.config.file.resolve().parent,
+            default_data_dir=self.config.state_path.parent / "relay",
+        )
+
+    def write(self, state: State) -> State:
+        """Store `state` (as the serial it was read at + 1) and publish its relay policy."""
+        new = self.backend.write(state)
+        self.backend.publish(build_policy(new.resources, new.serial, new.lineage or ""))
+        return new
+
+    def plan(self, replace: Collection[str] = (), destroy: bool = False) -> Plan:
+        state = self.backend.read()
+        return make_plan(
+            self.config, state, replace=replace, destroy=destroy, runtime=self._runtime(state)
+        )
+
+    def _runtime(self, state: State) -> dict[str, Any]:
+        """Facts the relay keeps outside the state, shown in the plan: learned suppressions."""
+        from relay.store.sqlite import learned_count  # the relay's store, read-only
+
+        relay = state.resources.get("relay", {}).get("attributes", {})
+        learned = learned_count(self.site().data_dir(relay.get("data_dir")))
+        return {} if learned is None else {"learned_suppressions": learned}
+
+    def save_plan(self, plan: Plan, path: Path) -> None:
+        try:
+            atomic_write(path, render_json(plan).encode())
+        except OSError as exc:
+            raise PostformError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+    def apply(self, request: ApplyRequest, ui: ApplyUI) -> State:
+        """Plan (or read the saved plan), show it, check it is safe, confirm, apply, issue
+        passwords, write the DNS outputs; all under the state lock."""
+        operation = "destroy" if request.destroy else "apply"
+        with self.backend.lock(operation, request.lock_timeout):
+            state = self.backend.read()
+            the_plan = self._plan_for(request, state)
+            ui.show_plan(the_plan)
+            if the_plan.empty:
+                self._ensure_published(state, ui)
+                self._write_dns(state, ui)  # keeps the folder current (e.g. after a TTL change)
+                return state
+            self._check(request, the_plan, state)
+            if not (request.auto_approve or request.plan_file) and not ui.confirm():
+                raise ApplyAborted("Apply cancelled: nothing was changed.")
+            try:
+                new_state, issued = apply_plan(the_plan, state, self.write, ui.progress)
+            except ApplyFailedError as exc:
+                self._issue(exc.issued, request.credentials_out, ui)
+                raise
+            ui.info(
+                f"\nApply complete! Resources: {the_plan.add} added, {the_plan.change} changed, "
+                f"{the_plan.remove} destroyed.\n"
+            )
+            self._issue(issued, request.credentials_out, ui)  # first: they exist only now
+            self._write_dns(new_state, ui)
+            return new_state
+
+    def _plan_for(self, request: ApplyRequest, state: State) -> Plan:
+        if request.plan_file is None:
+            return make_plan(
+                self.config,
+                state,
+                replace=request.replace,
+                destroy=request.destroy,
+                runtime=self._runtime(state),
+            )
+        try:
+            text = request.plan_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PlanFileError(
+                f"cannot read plan file {request.plan_file}: {exc.strerror}"
+            ) from None
+        saved = plan_from_json(text, str(request.plan_file))
+        check_not_stale(saved, state, str(request.plan_file))
+        return saved
+
+    def _check(self, request: ApplyRequest, the_plan: Plan, state: State) -> None:
+        if not (request.allow_destructive or request.destroy):
+            raise_if_unsafe(the_plan, state.resources)
+        out = request.credentials_out
+        if out is not None and not out.parent.is_dir():
+            raise PostformError(
+                f"--credentials-out {out}: the folder {out.parent} does not exist; nothing "
+                "was applied"
+            )
+
+    def _ensure_published(self, state: State, ui: ApplyUI) -> None:
+        """A no-change apply republishes a relay policy that is missing or does not match
+        the state (an interrupted apply, a damaged file, an older postform's state)."""
+        if not state.exists:
+            return
+        wanted = build_policy(state.resources, state.serial, state.lineage or "")
+        current = self.backend.published()
+        if current is None or current.to_dict() != wanted.to_dict():
+            self.backend.publish(wanted)
+            ui.info(
+                f"\nPublished the relay policy at serial {state.serial} to "
+                f"{self.backend.policy_location()} (it was missing or out of date).\n"
+            )
+
+    def _issue(self, issued: list[IssuedCredential], path: Path | None, ui: ApplyUI) -> None:
+        if not issued:
+            return
+        if path is not None:
+            rows = [
+                {
+                    "address": c.address,
+                    "user": c.user,
+                    "credential": c.name,
+                    "username": c.username,
+                    "password": c.password,
+                }
+                for c in issued
+            ]
+            try:
+                atomic_write(path, (json.dumps(rows, indent=2) + "\n").encode(), mode=0o600)
+            except OSError as exc:
+                ui.warn(
+                    f"Warning: could not write {path}: {exc.strerror or exc}; the new passwords "
+                    "are printed below instead, since they cannot be recovered later."
+                )
+                path = None
+        ui.passwords(issued, path)
+
+    def _write_dns(self, state: State, ui: ApplyUI) -> None:
+        """Refresh the DNS output folder; a failure here is a warning (the state is applied)."""
+        folder = self.config.dns_dir
+        records = records_for(state.resources.values(), self.config.dns_ttl)
+        try:
+            write_outputs(folder, records)
+        except OSError as exc:
+            ui.warn(
+                f"Warning: could not write the DNS records to {folder}: {exc.strerror or exc}; "
+                "`postform dns records` prints them."
+            )
+            return
+        if records:
+            ui.info(
+                f"\nDNS records to publish are in {folder} (BIND zone fragments, records.json, "
+                "octodns/). Publish them, then run `postform dns verify`.\n"
+            )
+
+    def force_unlock(self, lock_id: str) -> bool:
+        return self.backend.force_unlock(lock_id)
+
+    def history(self) -> list[StateVersion]:
+        return self.backend.history()

@@ -1,0 +1,146 @@
+"""The local backend: the state in one JSON file, the published policy beside it.
+
+Writes are atomic (a fsync'ed temporary file renamed over the state, after the
+previous state was copied to `<state>.backup` the same way), so the state path
+always holds a whole state. A write checks that the file is still the one it was
+based on (its serial, or the very file that was read): a write from a stale read
+is refused even if someone broke the lock by hand. The lock is an flock(2) the
+kernel drops when its holder dies (filelock.py).
+
+Files: `state.json`, `state.json.backup`, `state.json.lock`, and the relay policy
+`state.policy.json`; all mode 0600, in a 0700 folder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler.errors import StaleStateError, StateError
+from reconciler.state.filelock import FileLock
+from reconciler.state.lockinfo import LockInfo
+from reconciler.state.model import State, StateVersion
+from reconciler.state.statefile import decode_state, encode_state, peek_header
+from relay.contract.policy import PolicyError, RelayPolicy
+from relay.contract.policyfile import read_policy_file, write_policy_file
+from relay.durable import Stamp, atomic_write, file_stamp
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".backup")
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def policy_path(path: Path) -> Path:
+    """The relay policy beside the state: `state.json` -> `state.policy.json`."""
+    return path.with_name(f"{path.stem}.policy.json")
+
+
+class LocalBackend:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.policy_file = policy_path(path)
+        self._lock = FileLock(lock_path(path))
+        self._seen: tuple[int, Stamp | None] | None = None  # (serial, file stamp) last read
+
+    def describe(self) -> str:
+        return f"state file {self.path}"
+
+    def read(self) -> State:
+        stamp = file_stamp(self.path)
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            self._seen = (0, None)
+            return State()
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
+        state = decode_state(raw, self.path, self._backup_hint())
+        self._seen = (state.serial, stamp)
+        return state
+
+    def _backup_hint(self) -> str:
+        backup = backup_path(self.path)
+        if backup.exists():
+            return (
+                f" The previous state is in {backup}: inspect it and copy it back if it is sound."
+            )
+        return " Restore it from your backups."
+
+    def write(self, state: State) -> State:
+        self._check_current(state)
+        new = replace(state, lineage=state.lineage or str(uuid.uuid4()), serial=state.serial + 1)
+        payload = encode_state(new)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.path.exists():
+                atomic_write(backup_path(self.path), self.path.read_bytes())
+            atomic_write(self.path, payload)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write state file {self.path}: {exc.strerror}; the previous state is "
+                "unchanged"
+            ) from None
+        self._seen = (new.serial, file_stamp(self.path))
+        return new
+
+    def _check_current(self, state: State) -> None:
+        """Refuse a write whose base is no longer what the file holds."""
+        stamp = file_stamp(self.path)
+        if self._seen is not None and self._seen == (state.serial, stamp):
+            return  # the very file this state was read from
+        if stamp is None:
+            stored: tuple[int, str | None] = (0, None)
+        else:
+            header = peek_header(self.path.read_bytes())
+            if header is None:
+                raise StateError(f"state file {self.path} changed and cannot be read")
+            stored = (header[0], header[1])
+        if stored != (state.serial, state.lineage if stamp is not None else None):
+            raise StaleStateError(
+                f"{self.describe()} changed since it was read (it is at serial {stored[0]}, "
+                f"this write was based on serial {state.serial}); nothing was written. "
+                "Run the command again."
+            )
+
+    @contextmanager
+    def lock(self, operation: str, timeout: float) -> Iterator[LockInfo]:
+        with self._lock.hold(operation, timeout) as info:
+            yield info
+
+    def force_unlock(self, lock_id: str) -> bool:
+        return self._lock.force_unlock(lock_id)
+
+    def history(self) -> list[StateVersion]:
+        out = []
+        for path in (self.path, backup_path(self.path)):
+            try:
+                header = peek_header(path.read_bytes())
+            except OSError:
+                continue
+            if header is not None:
+                out.append(StateVersion(header[0], header[1], header[2], str(path)))
+        return out
+
+    def publish(self, policy: RelayPolicy) -> None:
+        try:
+            write_policy_file(self.policy_file, policy)
+        except OSError as exc:
+            raise StateError(
+                f"cannot publish the relay policy to {self.policy_file}: {exc.strerror}"
+            ) from None
+
+    def published(self) -> RelayPolicy | None:
+        try:
+            return read_policy_file(self.policy_file)
+        except PolicyError:
+            return None
+
+    def policy_location(self) -> str:
+        return str(self.policy_file)

@@ -1,0 +1,85 @@
+"""`postform relay deliver`: only the delivery worker, for operators who split the roles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from relay.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    DataDirOpt,
+    MetricsOpt,
+    MxNameserverOpt,
+    OutboundPortOpt,
+    site_for,
+)
+from relay.contract.errors import ExitStatus
+from relay.datalock import data_lock
+from relay.events import EVENT_FILE, EventLog
+from relay.policysource import PolicyHolder
+
+if TYPE_CHECKING:  # imported when the command runs: aiosmtplib and dnspython are slow
+    from relay.delivery import DeliveryWorker
+
+
+def deliver(
+    ctx: typer.Context,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    data_dir: DataDirOpt = None,
+    nameserver: MxNameserverOpt = None,
+    metrics: MetricsOpt = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over the queue, then exit.")
+    ] = False,
+    outbound_port: OutboundPortOpt = 25,
+) -> ExitStatus:
+    """Run only the delivery worker (for operators who split the roles)."""
+    from relay.delivery import DeliveryWorker
+    from relay.metrics import Metrics
+    from relay.store.sqlite import EmbeddedStore
+
+    site = site_for(ctx, config)
+    source = site.source()
+    log = EventLog()
+    holder = PolicyHolder(source, log, interval=1.0)
+    folder = site.data_dir(holder.policy.relay.data_dir, data_dir)
+    log.path = folder / EVENT_FILE
+    os.umask(0o077)
+    gauges = Metrics() if metrics else None
+    if gauges is not None and metrics:
+        gauges.serve(metrics)
+    store = EmbeddedStore(folder)
+    worker = DeliveryWorker(
+        folder / "spool" / "queue",
+        holder,
+        store.suppressions,
+        log,
+        gauges,
+        nameserver=nameserver,
+        port=outbound_port,
+    )
+    (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
+    try:
+        with data_lock(folder, "deliver"):
+            asyncio.run(_deliver(worker, holder, once))
+    finally:
+        store.close()
+    return ExitStatus.OK
+
+
+async def _deliver(worker: DeliveryWorker, holder: PolicyHolder, once: bool) -> None:
+    if once:
+        await worker.run_once()
+        return
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    following = loop.create_task(holder.follow())
+    await worker.run(stop)
+    following.cancel()

@@ -1,0 +1,61 @@
+"""What the relay's commands share: options, output, and the site from the root."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from relay.contract.errors import UserError
+from relay.contract.policy import PolicyError
+from relay.site import RelaySite
+
+DEFAULT_CONFIG = Path("postform.yaml")
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The config file.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="The relay's data folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+MxNameserverOpt = Annotated[
+    str | None, typer.Option("--nameserver", help="DNS server for MX lookups, HOST[:PORT].")
+]
+MetricsOpt = Annotated[
+    str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
+]
+OutboundPortOpt = Annotated[
+    int,
+    typer.Option(
+        "--outbound-port",
+        help="The port destination MX hosts listen on (25; another only for tests and "
+        "private networks).",
+        min=1,
+        max=65535,
+    ),
+]
+
+SiteResolver = Callable[[Path], RelaySite]
+
+
+def site_for(ctx: typer.Context, config: Path) -> RelaySite:
+    resolve = ctx.find_root().obj
+    if not callable(resolve):
+        raise UserError("the relay commands run under `postform`, which resolves --config")
+    site: RelaySite = resolve(config)
+    return site
+
+
+def data_folder(site: RelaySite, override: Path | None) -> Path:
+    """The data folder by the site's one rule, for commands that do not serve: the
+    applied policy's relay.data_dir when a policy has been published."""
+    if override is not None or not site.policy_file.exists():
+        return site.data_dir(None, override)
+    try:
+        return site.data_dir(site.source().load().relay.data_dir, override)
+    except PolicyError as exc:
+        raise UserError(f"cannot tell where the relay keeps its data: {exc}") from None
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,136 @@
+"""`postform relay serve`: run the SMTP relay on the applied policy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from relay.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    DataDirOpt,
+    MetricsOpt,
+    MxNameserverOpt,
+    OutboundPortOpt,
+    site_for,
+)
+from relay.contract.errors import ExitStatus, UserError
+from relay.contract.hostport import Listener, split_hostport
+from relay.contract.policy import RelayPolicy
+from relay.datalock import data_lock
+from relay.events import EVENT_FILE, EventLog
+from relay.site import RelaySite
+
+
+def serve(
+    ctx: typer.Context,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    listen: Annotated[
+        list[str] | None,
+        typer.Option("--listen", help="HOST:PORT[/starttls|/tls]; repeat for several."),
+    ] = None,
+    self_signed: Annotated[
+        bool, typer.Option("--self-signed", help="Make a throwaway certificate (trials only).")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds SIGTERM waits for transactions.", min=0)
+    ] = 30.0,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes sharing the ports.", min=1)
+    ] = 1,
+    delivery: Annotated[
+        bool, typer.Option("--delivery/--no-delivery", help="Also run the delivery worker.")
+    ] = True,
+    nameserver: MxNameserverOpt = None,
+    metrics: MetricsOpt = None,
+    outbound_port: OutboundPortOpt = 25,
+) -> ExitStatus:
+    """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
+    site = site_for(ctx, config)
+    _check_addresses(listen or [], metrics)
+    policy = site.source().load()
+    folder = site.data_dir(policy.relay.data_dir, data_dir)
+    tls = _tls_files(site, policy, folder, self_signed)
+    os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
+    metrics_dir = folder / "metrics" if metrics and workers > 1 else None
+    if metrics_dir is not None:
+        from relay.metrics import prepare_multiprocess
+
+        prepare_multiprocess(metrics_dir)
+    from relay import supervisor
+    from relay.server import Relay, RelayOptions
+
+    options = RelayOptions(
+        data_dir=folder,
+        tls_files=tls,
+        listen=tuple(listen or ()),
+        deliver=delivery,
+        nameserver=nameserver,
+        outbound_port=outbound_port,
+        metrics_address=metrics,
+        metrics_dir=metrics_dir,
+        grace=grace,
+    )
+
+    def make(index: int, count: int) -> Relay:
+        return Relay(site.source(), replace(options, worker=(index, count)))
+
+    log = EventLog(path=folder / EVENT_FILE)
+    try:
+        with contextlib.ExitStack() as held:
+            held.enter_context(data_lock(folder, "serve"))
+            if delivery:
+                held.enter_context(data_lock(folder, "deliver"))
+            code = supervisor.serve(make, workers, folder / "spool", log, _on_exit(metrics_dir))
+    except ssl.SSLError as exc:
+        raise UserError(f"cannot use the TLS certificate or key: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot start the relay: {exc}") from None
+    return ExitStatus(code)
+
+
+def _on_exit(metrics_dir: Path | None) -> Callable[[int], None] | None:
+    if metrics_dir is None:
+        return None
+    from relay.metrics import worker_exited
+
+    return lambda pid: worker_exited(pid, metrics_dir)
+
+
+def _check_addresses(listen: list[str], metrics: str | None) -> None:
+    try:
+        for text in listen:
+            Listener.parse(text)
+        if metrics:
+            split_hostport(metrics)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _tls_files(
+    site: RelaySite, policy: RelayPolicy, folder: Path, self_signed: bool
+) -> tuple[Path, Path]:
+    if self_signed:
+        from relay.tlsconfig import self_signed as make_self_signed
+
+        cert, key = make_self_signed(policy.relay.hostname, folder / "tls")
+        EventLog().emit(
+            "warning",
+            cert=str(cert),
+            message="using a self-signed certificate: for local trials only",
+        )
+        return cert, key
+    if policy.relay.tls is not None:
+        return site.path(policy.relay.tls.cert), site.path(policy.relay.tls.key)
+    raise UserError(
+        "no TLS certificate: set relay.tls {cert, key} in the config, or "
+        "run with --self-signed for a local trial"
+    )

@@ -1,0 +1,73 @@
+"""`postform relay status`: the queue, deferrals per destination, suppressions."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+from relay.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    data_folder,
+    out,
+    site_for,
+)
+from relay.contract.addresses import domain_of
+from relay.contract.errors import ExitStatus
+from relay.queuestate import load_state
+from relay.spool import read_spool_file
+from relay.store.sqlite import learned_count
+
+
+def status(
+    ctx: typer.Context,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> ExitStatus:
+    """Queue size, oldest message, deferred recipients per destination, suppressed count."""
+    folder = data_folder(site_for(ctx, config), data_dir)
+    report = queue_report(folder)
+    if as_json:
+        out(json.dumps(report, indent=2) + "\n")
+        return ExitStatus.OK
+    age = report["oldest_age_seconds"]
+    rows = [
+        ("queued messages", str(report["queue_messages"])),
+        ("oldest message", "-" if age is None else f"{age} s"),
+        ("suppressed addresses", str(report["suppressed"])),
+    ]
+    rows += [(f"deferred to {d}", str(n)) for d, n in report["deferred_by_destination"].items()]
+    width = max(len(k) for k, _ in rows)
+    out("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
+    return ExitStatus.OK
+
+
+def queue_report(folder: Path) -> dict[str, object]:
+    queue = folder / "spool" / "queue"
+    ids = sorted(p.stem for p in queue.glob("*.msg")) if queue.exists() else []
+    deferred: Counter[str] = Counter()
+    oldest: float | None = None
+    for queue_id in ids:
+        try:
+            spooled = read_spool_file(queue / f"{queue_id}.msg")
+        except (OSError, ValueError):
+            continue
+        received = float(spooled.envelope.get("received_at", 0.0))
+        oldest = received if oldest is None else min(oldest, received)
+        state = load_state(queue, queue_id)
+        for rcpt in state.pending() if state else []:
+            if state and state.recipients[rcpt].attempts:
+                deferred[domain_of(rcpt)] += 1
+    return {
+        "queue_messages": len(ids),
+        "oldest_age_seconds": round(time.time() - oldest, 1) if oldest else None,
+        "deferred_by_destination": dict(deferred.most_common()),
+        "suppressed": learned_count(folder) or 0,
+    }

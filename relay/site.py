@@ -1,0 +1,38 @@
+"""A relay host's site: where its policy comes from and where it keeps its data.
+
+The relay's commands get a RelaySite from whoever resolved their `--config`
+(the root command line builds it from the YAML's `state:` settings); the relay
+itself never reads the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from relay.policysource import FilePolicySource, PolicySource
+
+
+@dataclass(frozen=True)
+class RelaySite:
+    policy_file: Path  # the published policy document
+    base: Path  # relative paths in the policy (TLS files, data_dir) are relative to this
+    default_data_dir: Path  # the data folder when the applied policy names none
+
+    def source(self) -> PolicySource:
+        return FilePolicySource(self.policy_file)
+
+    def path(self, value: str) -> Path:
+        target = Path(value)
+        return target if target.is_absolute() else self.base / target
+
+    def data_dir(self, applied: str | None, override: Path | None = None) -> Path:
+        """The one rule for the relay's data folder, used by every command that touches it
+        (serve, deliver, status, events, suppressions, plan): --data-dir, else the applied
+        relay.data_dir, else the site's default. The applied value, not the YAML's: an
+        edit takes effect when it is applied, for every command at once."""
+        if override is not None:
+            return override
+        if applied:
+            return self.path(applied)
+        return self.default_data_dir

@@ -1,0 +1,109 @@
+"""aiosmtpd's SMTP protocol, with what the relay changes in it.
+
+- MAIL and RCPT parse a plain `<local@domain>` without email's header parser
+  (aiosmtpd 1.4's `_getaddr` builds a typing.Protocol class on every call, about
+  0.2 ms per command); anything else goes to aiosmtpd.
+- aiosmtpd's size replies get an enhanced status code (S552_TOO_BIG).
+- Sessions are registered (for a graceful shutdown) and logged; a client the
+  login throttle blocks is refused at connect.
+
+This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`), so the
+aiosmtpd version is pinned (AIOSMTPD_VERSION, pyproject.toml) and
+tests/test_aiosmtpd_pin.py fails when they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import warnings
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+from relay import replies as R
+from relay.events import EventLog
+from relay.store.interfaces import LoginThrottle
+
+AIOSMTPD_VERSION = "1.4.6"
+_PLAIN_ANGLE_ADDR = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>")
+
+
+class _QuietAiosmtpd(logging.Filter):
+    """aiosmtpd 1.4 logs a deprecation on every successful AUTH: drop that line only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+def quiet_aiosmtpd() -> None:
+    """aiosmtpd logs every connection at INFO (the relay logs its own JSON events) and
+    warns that AUTH without TLS is allowed on implicit-TLS listeners, where the socket is
+    TLS. Called when a relay starts, never at import."""
+    log = logging.getLogger("mail.log")
+    log.setLevel(logging.WARNING)
+    if not any(isinstance(f, _QuietAiosmtpd) for f in log.filters):
+        log.addFilter(_QuietAiosmtpd())
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+
+
+def peer_of(session: Any) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+class RelaySMTP(SMTP):
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        mode: str,
+        sessions: set[RelaySMTP],
+        log: EventLog,
+        throttle: LoginThrottle,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self.mode = mode
+        self.sessions = sessions
+        self.log = log
+        self.throttle = throttle
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _PLAIN_ANGLE_ADDR.match(arg)
+        if match is not None:
+            return match.group(1), arg[match.end() :]
+        address, rest = super()._getaddr(arg)
+        return address, rest
+
+    async def push(self, status: str) -> None:  # type: ignore[override]
+        if status in R.AIOSMTPD_SIZE_REPLIES:
+            status = R.S552_TOO_BIG.format(limit=self.data_size_limit)
+        await super().push(status)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        upgrade = self.transport is not None  # STARTTLS re-enters here
+        super().connection_made(transport)
+        if upgrade:
+            return
+        peer = peer_of(self.session)
+        self.sessions.add(self)
+        self.log.emit("connect", peer=peer, listener=self.mode)
+        if self.throttle.blocked(peer):
+            if self._handler_coroutine is not None:
+                self._handler_coroutine.cancel()
+            self.close_with(R.S421_TOO_MANY_AUTH_FAILURES.format(peer=peer))
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        if self in self.sessions:
+            self.sessions.discard(self)
+            self.log.emit("disconnect", peer=peer_of(self.session))
+
+    def close_with(self, reply: str) -> None:
+        """Send `reply` and close, unless the connection is already closing."""
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write((reply + "\r\n").encode())
+            transport.close()

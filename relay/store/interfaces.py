@@ -1,0 +1,90 @@
+"""What the relay and its delivery worker need from runtime storage.
+
+Implementations answer the hot-path questions (`SuppressionList.reason`,
+`LoginThrottle.blocked`) from local data (an index or memory), never with a
+network round trip; SQL stays portable (ON CONFLICT, lower-cased keys) so a
+PostgreSQL implementation can mirror it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Suppression:
+    address: str
+    reason: str
+    created: float
+    reply: str | None = None
+    queue_id: str | None = None
+    note: str | None = None
+
+
+class SuppressionList(Protocol):
+    """Addresses the relay refuses at RCPT, compared without case (OCI's rule feeds it:
+    one hard bounce, or SOFT_BOUNCE_LIMIT soft-bounced messages)."""
+
+    def reason(self, address: str) -> str | None: ...
+
+    def add(
+        self,
+        address: str,
+        reason: str,
+        *,
+        reply: str | None = None,
+        queue_id: str | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """False when the address was already suppressed (the first reason stays)."""
+        ...
+
+    def remove(self, address: str, why: str) -> Suppression | None: ...
+
+    def get(self, address: str) -> Suppression | None: ...
+
+    def list(self, reason: str | None = None) -> list[Suppression]: ...
+
+    def count(self) -> int: ...
+
+    def hard_bounce(self, address: str, reply: str, queue_id: str) -> bool: ...
+
+    def soft_bounce(self, address: str, reply: str, queue_id: str) -> tuple[int, bool]:
+        """Count one soft-bounced message: (count, whether the address is now suppressed)."""
+        ...
+
+    def delivered(self, address: str) -> None:
+        """A delivery succeeded: the soft-bounce count starts again."""
+        ...
+
+    def soft_count(self, address: str) -> int: ...
+
+
+class CounterStore(Protocol):
+    """Where the limit counters are saved, so limits survive restarts (and are shared
+    by the worker processes of one relay)."""
+
+    def day_count(self, day: str) -> int: ...
+
+    def add_day(self, day: str, n: int) -> int:
+        """Add `n` recipients to `day`; returns the total all writers have added."""
+        ...
+
+    def load_bucket(self, name: str) -> tuple[float, float] | None: ...
+
+    def save_bucket(self, name: str, tokens: float, updated: float) -> None: ...
+
+
+class LoginThrottle(Protocol):
+    """Failed logins per client: slowed, then blocked for a while."""
+
+    def blocked(self, peer: str) -> bool: ...
+
+    def fail(self, peer: str) -> int:
+        """Record a failure; returns how many fall in the window."""
+        ...
+
+    def pause_for(self, count: int) -> float: ...
+
+    def succeed(self, peer: str) -> None: ...
