@@ -58,12 +58,9 @@ def _computed(change: Change, issued: list[IssuedCredential]) -> dict[str, Any]:
             "status": str(status),
         }
     if change.type == "credential":
-        username, password = new_credential(after["user"], change.name.split("/", 1)[1])
-        issued.append(
-            IssuedCredential(
-                change.address, after["user"], change.name.split("/", 1)[1], username, password
-            )
-        )
+        name = (change.name or "").split("/", 1)[1]  # credential names are USER/NAME
+        username, password = new_credential(after["user"], name)
+        issued.append(IssuedCredential(change.address, after["user"], name, username, password))
         return {
             "username": username,
             "password_hash": hash_password(password),

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import names
+from reconciler import domainrules, names, rules
 from reconciler.errors import ConfigError, Reason
-from reconciler.rules import address_entries, limits_of, rule_reasons, senders_of
+from reconciler.rules import address_entries, limits_of, senders_of
 from reconciler.schema import schema_reasons
 from reconciler.yamlload import Document, load_document
 
@@ -16,6 +16,18 @@ DEFAULT_CONFIG = "postform.yaml"
 DEFAULT_STATE = ".postform/state.json"
 DEFAULT_DNS_DIR = ".postform/dns"
 DEFAULT_TTL = 3600
+
+# The semantic checks, in the order their reasons are reported (each returns reasons).
+CHECKS: tuple[rules.Check, ...] = (
+    rules.check_relay,
+    rules.check_limits,
+    domainrules.check_domains,
+    rules.check_senders,
+    rules.check_users,
+    rules.check_suppressions,
+    domainrules.check_dns_inputs,
+    domainrules.warn_unsigned,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class Config:
 def load_config(path: Path) -> Config:
     """Load `path`, raising ConfigError with every error found at once."""
     doc = load_document(path)
-    reasons = doc.problems + schema_reasons(doc) + rule_reasons(doc)
+    reasons = doc.problems + schema_reasons(doc) + [r for check in CHECKS for r in check(doc)]
     errors = [r for r in reasons if r.severity == "error"]
     if errors:
         raise ConfigError(sorted(errors, key=lambda r: (r.line, r.column)))

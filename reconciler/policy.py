@@ -10,14 +10,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from relay.contract.dkim import DkimStatus
-from relay.contract.policy import (
-    Credential,
+from relay.contract.policy import Credential, DomainPolicy, RelayPolicy, SigningKey
+from relay.contract.settings import (
     DeliverySettings,
-    DomainPolicy,
     Limits,
-    RelayPolicy,
     RelaySettings,
-    SigningKey,
     Smarthost,
     TlsFiles,
 )

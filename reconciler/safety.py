@@ -32,7 +32,7 @@ def unsafe_reasons(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[
 
 def _signing_domains_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """A destroyed domain whose DKIM keys still sign mail for senders the plan keeps."""
-    doomed = {c.name for c in plan.changes if c.type == "domain" and c.action is Action.DELETE}
+    doomed = _destroyed_domains(plan)
     if not doomed:
         return []
     signed = {r["attributes"]["domain"] for r in stored.values() if r["type"] == "dkim"}
@@ -45,15 +45,24 @@ def _signing_domains_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -
     ]
 
 
+def _destroyed_domains(plan: Plan) -> set[str]:
+    return {
+        c.name
+        for c in plan.changes
+        if c.type == "domain" and c.action is Action.DELETE and c.name is not None
+    }
+
+
 def _senders_after(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> Counter[str]:
+    """Approved senders per domain once the plan is applied."""
     gone = {c.address for c in plan.changes if c.action is Action.DELETE}
-    senders = Counter(
-        r["attributes"].get("domain")
+    senders: Counter[str] = Counter(
+        str(r["attributes"].get("domain"))
         for a, r in stored.items()
         if r["type"] == "sender" and a not in gone
     )
     senders.update(
-        c.after.get("domain")
+        str(c.after.get("domain"))
         for c in plan.changes
         if c.type == "sender" and c.action is Action.CREATE and c.after
     )
@@ -69,12 +78,10 @@ def _active_selectors_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) 
         if res["type"] == "dkim" and res["computed"].get("status") == DkimStatus.ACTIVE:
             active.setdefault(res["attributes"]["domain"], []).append(addr)
     for c in hit.values():
-        if (
-            c.action in (Action.CREATE, Action.REPLACE)
-            and (c.after or {}).get("activation") == "immediate"
-        ):
-            active.setdefault(c.after["domain"], []).append(c.address + "#new")
-    doomed = {c.name for c in plan.changes if c.type == "domain" and c.action is Action.DELETE}
+        after = c.after or {}
+        if c.action in (Action.CREATE, Action.REPLACE) and after.get("activation") == "immediate":
+            active.setdefault(after["domain"], []).append(c.address + "#new")
+    doomed = _destroyed_domains(plan)
     lost_all = []
     for domain, addrs in active.items():
         if domain in doomed:

@@ -9,16 +9,18 @@ error with its path so each can be reported at FILE:LINE:COL.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
 
 from reconciler.errors import Reason
 from reconciler.yamlload import Document
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -34,7 +36,8 @@ _TYPE_NAMES = {
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     text = resources.files("reconciler.schemas").joinpath(name).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -45,7 +48,9 @@ def _fast(name: str) -> Callable[[Any], Any]:
 
 
 @cache
-def _full(name: str) -> jsonschema.Draft202012Validator:
+def _full(name: str) -> Draft202012Validator:
+    import jsonschema  # slow to import; only an invalid document needs it
+
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
@@ -102,11 +107,12 @@ def schema_reasons(doc: Document, name: str = "postform.schema.json") -> list[Re
     return reasons
 
 
-def _translate(doc: Document, err: jsonschema.ValidationError) -> list[Reason]:
+def _translate(doc: Document, err: ValidationError) -> list[Reason]:
     path = tuple(err.absolute_path)
-    kind, value, inst = err.validator, err.validator_value, err.instance
+    kind, value, inst = str(err.validator), err.validator_value, err.instance
     if kind == "additionalProperties" and isinstance(inst, dict):
-        allowed = sorted(err.schema.get("properties", {}))
+        schema = err.schema if isinstance(err.schema, Mapping) else {}
+        allowed = sorted(schema.get("properties", {}))
         extra = [k for k in inst if k not in allowed]
         hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
         return [doc.reason((*path, k), f"unknown key {k!r}{hint}", at_key=True) for k in extra]
@@ -116,7 +122,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> list[Reason]:
 def _message(kind: str, value: Any, inst: Any, default: str) -> str:
     if kind == "type":
         wanted = value if isinstance(value, list) else [value]
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted)
+        names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted)
         return f"expected {names}, got {_describe(inst)}"
     if kind == "required":
         return default.replace("is a required property", "is required")

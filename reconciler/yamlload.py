@@ -8,6 +8,7 @@ Locations are looked up lazily: only an error pays for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,18 +39,18 @@ PathElem = str | int
 DocPath = tuple[PathElem, ...]
 
 
-def format_path(path: DocPath) -> str:
+def format_path(path: Sequence[object]) -> str:
     """Render a document path as `domains["example.com"].dkim[0]`."""
     out = ""
     for elem in path:
-        if not isinstance(elem, int | str):
-            elem = str(elem)
         if isinstance(elem, int):
             out += f"[{elem}]"
-        elif elem.replace("_", "a").replace("-", "a").isalnum() and not elem[:1].isdigit():
-            out += f".{elem}" if out else elem
+            continue
+        text = str(elem)
+        if text.replace("_", "a").replace("-", "a").isalnum() and not text[:1].isdigit():
+            out += f".{text}" if out else text
         else:
-            out += f'["{elem}"]'
+            out += f'["{text}"]'
     return out
 
 
@@ -214,6 +215,7 @@ class _Builder:
                 return node.value
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.MappingNode)  # the only other kind of node
         return self._mapping(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[Any, Any]:

@@ -15,18 +15,18 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from relay.contract.addresses import normalize
-from relay.contract.policy import DeliverySettings, RelayPolicy
+from relay.contract.policy import RelayPolicy
+from relay.contract.settings import DeliverySettings
 from relay.contract.suppression import suppression_key
 from relay.events import EventLog
 from relay.metrics import Metrics
 from relay.mx import LookupFailed, MxResolver, Undeliverable
 from relay.outbound import ConnectFailed, Reply, Transaction
+from relay.outcomes import Outcomes
 from relay.queuestate import (
     BOUNCED,
-    DELIVERED,
     MessageState,
     load_state,
     remove_message,
@@ -34,12 +34,6 @@ from relay.queuestate import (
 )
 from relay.spool import SpooledMessage, read_spool_file
 from relay.store.interfaces import SuppressionList
-
-
-def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential: base, 2*base, 4*base ... up to cap, each with +-20 % jitter."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return delay * rng.uniform(0.8, 1.2)
 
 
 class DeliveryWorker:
@@ -65,6 +59,7 @@ class DeliveryWorker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.mx = MxResolver(nameserver)
+        self.outcomes = Outcomes(suppressions, log, metrics, clock, self.rng)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
         # When each known message is next due: a deferred backlog is not re-read every pass.
@@ -183,7 +178,9 @@ class DeliveryWorker:
                     why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
                     replies, host = _all(live, Reply(451, why, "local")), dest
             for rcpt in live:
-                self._record(spooled, state, rcpt, replies[rcpt], host, settings)
+                self.outcomes.record(
+                    spooled, rcpt, state.recipients[rcpt], replies[rcpt], host, settings
+                )
         if not state.done:  # a finished message is removed instead: one fsync saved
             save_state(self.queue_dir, spooled.queue_id, state)
 
@@ -196,7 +193,7 @@ class DeliveryWorker:
         state.recipients[rcpt].status = BOUNCED
         state.recipients[rcpt].bounce = "suppressed"
         self.log.emit("suppressed", queue_id=spooled.queue_id, recipient=rcpt, reason=reason)
-        self._count(spooled, "suppressed")
+        self.outcomes.count(spooled, "suppressed")
         return True
 
     async def _attempt(
@@ -238,69 +235,6 @@ class DeliveryWorker:
         return _all(
             rcpts, Reply(451, f"4.4.1 No reachable server for {dest}: {why}", "local")
         ), dest
-
-    def _record(
-        self,
-        spooled: SpooledMessage,
-        state: MessageState,
-        rcpt: str,
-        reply: Reply,
-        host: str,
-        settings: DeliverySettings,
-    ) -> None:
-        now = self.clock()
-        entry = state.recipients[rcpt]
-        entry.attempts += 1
-        entry.last_reply = str(reply)
-        address, qid = normalize(rcpt), spooled.queue_id
-        base = {
-            "queue_id": qid,
-            "recipient": rcpt,
-            "host": host,
-            "reply": str(reply),
-            "attempts": entry.attempts,
-        }
-        if reply.ok:
-            entry.status = DELIVERED
-            self.suppressions.delivered(address)
-            latency = now - spooled.envelope["received_at"]
-            self.log.emit("delivered", **base, latency=round(latency, 3))
-            self._count(spooled, "delivered")
-            if self.metrics is not None:
-                self.metrics.latency.observe(latency)
-        elif reply.permanent:
-            self._bounce(spooled, entry, base, "hard")
-            # Only a failure about the address suppresses it (not a 5xx at MAIL or DATA).
-            if reply.recipient_specific and self.suppressions.hard_bounce(address, str(reply), qid):
-                self.log.emit("suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE")
-        elif now - spooled.envelope["received_at"] >= settings.max_age:
-            self._bounce(spooled, entry, base, "soft")
-            count, added = self.suppressions.soft_bounce(address, str(reply), qid)
-            if added:
-                self.log.emit(
-                    "suppressed",
-                    queue_id=qid,
-                    recipient=rcpt,
-                    reason="SOFTBOUNCE",
-                    soft_bounces=count,
-                )
-        else:
-            entry.next_attempt = now + backoff(
-                entry.attempts, settings.retry_base, settings.retry_max, self.rng
-            )
-            self.log.emit("deferred", **base, next_attempt=round(entry.next_attempt, 3))
-            self._count(spooled, "deferred")
-
-    def _bounce(self, spooled: SpooledMessage, entry: Any, base: dict[str, Any], kind: str) -> None:
-        entry.status = BOUNCED
-        entry.bounce = kind
-        self.log.emit("bounced", **base, bounce=kind)
-        self._count(spooled, "bounced")
-
-    def _count(self, spooled: SpooledMessage, outcome: str) -> None:
-        if self.metrics is not None:
-            domain = spooled.envelope.get("from", "").rpartition("@")[2]
-            self.metrics.recipients.labels(domain, outcome).inc()
 
 
 def _all(rcpts: list[str], reply: Reply) -> dict[str, Reply]:

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
@@ -26,6 +26,12 @@ from relay.events import EventLog
 from relay.headers import field_values, split
 from relay.metrics import Metrics, count_message
 from relay.smtp import peer_of
+
+
+def _credential(session: Session) -> Credential:
+    """The credential the session logged in with (MAIL, RCPT and DATA come after AUTH:
+    the server requires it)."""
+    return cast(Credential, session.auth_data)
 
 
 class RelayHandler:
@@ -123,7 +129,7 @@ class RelayHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        cred: Credential = session.auth_data
+        cred = _credential(session)
         policy = self.policy()
         current = policy.credentials.get(cred.username)
         if current is None or current.password_hash != cred.password_hash:
@@ -166,12 +172,12 @@ class RelayHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data: bytes = envelope.original_content or b""
-        cred: Credential = session.auth_data
+        cred = _credential(session)
         sender_env = envelope.mail_from or ""
         kind = msg.bare_line_ending(data)
         if kind is not None:
-            reply = R.S550_BARE_LINE_ENDING.format(kind=kind)
-            return self._reject(session, "DATA", reply, sender_env)
+            smuggling = R.S550_BARE_LINE_ENDING.format(kind=kind)
+            return self._reject(session, "DATA", smuggling, sender_env)
         policy = self.policy()
         limit = policy.limits.max_message_bytes
         if len(data) > limit:

@@ -32,9 +32,9 @@ def parse_fields(head: bytes) -> list[Field]:
             name, raw = fields[-1]
             fields[-1] = (name, raw + CRLF + line)
             continue
-        name, colon, _ = line.partition(b":")
+        raw_name, colon, _ = line.partition(b":")
         if colon:
-            fields.append((name.rstrip(b" \t").decode("ascii", "replace").lower(), line))
+            fields.append((raw_name.rstrip(b" \t").decode("ascii", "replace").lower(), line))
     return fields
 
 

@@ -28,12 +28,13 @@ def prepare_multiprocess(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700, parents=True)
     os.environ[MULTIPROC_ENV] = str(folder)
-    _values.ValueClass = _values.get_value_class()  # chosen at import time otherwise
+    # The value class is chosen when prometheus_client is imported; choose again now.
+    _values.ValueClass = _values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def worker_exited(pid: int, folder: Path) -> None:
     """Drop a dead worker's live gauges (its counters keep counting in the sum)."""
-    mark_process_dead(pid, str(folder))
+    mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -43,7 +44,7 @@ class Metrics:
         if multiprocess_dir is not None:
             if os.environ.get(MULTIPROC_ENV) != str(multiprocess_dir):
                 raise RuntimeError("prepare_multiprocess() must run before the workers start")
-            MultiProcessCollector(self.registry, path=str(multiprocess_dir))
+            MultiProcessCollector(self.registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
             own = None  # the collector reads every worker's files
         self.messages = Counter(
             "postform_messages",

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
+import dns.rdata
+import dns.rdtypes.ANY.MX
 import dns.resolver
 
 from relay.contract.hostport import split_hostport
@@ -71,9 +73,10 @@ class MxResolver:
             if not addresses:
                 raise Undeliverable(f"{domain} has no MX and no address record")
             return [Destination(domain, addresses)]
-        if len(records) == 1 and records[0].exchange.to_text() == ".":
+        mx = [r for r in records if isinstance(r, dns.rdtypes.ANY.MX.MX)]
+        if len(mx) == 1 and mx[0].exchange.to_text() == ".":
             raise Undeliverable(f"{domain} does not accept mail (null MX, RFC 7505)")
-        ordered = sorted(records, key=lambda r: (r.preference, random.random()))
+        ordered = sorted(mx, key=lambda r: (r.preference, random.random()))
         out = []
         failures = []
         for record in ordered:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import ssl
 import time
@@ -165,7 +166,7 @@ class Relay:
         loop = asyncio.get_running_loop()
         for listener in self.listeners:
             server = await loop.create_server(
-                lambda li=listener: self._protocol(li, context),  # type: ignore[misc]
+                functools.partial(self._protocol, listener, context),
                 listener.host,
                 listener.port,
                 ssl=context if listener.mode == "tls" else None,

@@ -73,7 +73,7 @@ class RelaySMTP(SMTP):
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_ANGLE_ADDR.match(arg)
         if match is not None:
-            return match.group(1), arg[match.end() :]
+            return match.group(1), arg[match.end() :].lstrip()
         address, rest = super()._getaddr(arg)
         return address, rest
 

@@ -134,7 +134,8 @@ def _load_syncfs() -> Callable[[int], int] | None:
     """libc's syncfs(2) (Linux): one call makes every file written so far durable."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs  # type: ignore[no-any-return]
+        syncfs: Callable[[int], int] = libc.syncfs
+        return syncfs
     except (OSError, AttributeError):
         return None
 

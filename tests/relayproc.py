@@ -134,7 +134,7 @@ class RelayProcess:
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
         self.wait_for(
-            lambda: sum('"event":"listening"' in line for line in self.lines) == 2,
+            lambda: sum('"event":"listening"' in line for line in self.lines) >= 2,
             what="relay listening",
         )
         return self

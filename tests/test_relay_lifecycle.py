@@ -168,10 +168,10 @@ def swaks(
             str(port or relay.port),
             "--helo",
             "swaks.test",
-            "--auth-user",
-            cred["username"],
-            "--auth-password",
-            cred["password"],
+            f"--auth-user={cred['username']}",
+            # apply never makes a password starting with "-": swaks 20201014 reads one as an
+            # option even in this --opt=value form (tests/test_credentials.py checks it).
+            f"--auth-password={cred['password']}",
             *args,
         ],
         capture_output=True,

@@ -13,10 +13,12 @@ from reconciler.state.model import State
 
 def after_resources(
     changes: tuple[Change, ...], stored: Mapping[str, Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """The resources DNS records come from (relay, domains, DKIM), as they will be after
     the changes; computed values not made yet are absent."""
-    out = {addr: res for addr, res in stored.items() if res["type"] in RECORD_SOURCES}
+    out: dict[str, Mapping[str, Any]] = {
+        addr: res for addr, res in stored.items() if res["type"] in RECORD_SOURCES
+    }
     for c in changes:
         if c.type not in RECORD_SOURCES:
             continue

@@ -173,8 +173,10 @@ def _withdraw(old: dict[str, str], resolver: Resolver) -> list[Op]:
 def send(zone: str, ops: list[Op], server: str, key: TsigKey | None, timeout: float) -> None:
     """Send all operations as one UPDATE (applied atomically by the server)."""
     host, port = parse_server(server)
-    kwargs = {"keyring": key.keyring(), "keyalgorithm": key.algorithm} if key else {}
-    update = dns.update.UpdateMessage(zone, **kwargs)
+    if key is not None:
+        update = dns.update.UpdateMessage(zone, keyring=key.keyring(), keyalgorithm=key.algorithm)
+    else:
+        update = dns.update.UpdateMessage(zone)
     for op in ops:
         if op.action == "add":
             update.add(op.name + ".", op.ttl, op.type, op.rdata)

@@ -99,7 +99,7 @@ def zone_of(name: str, domains: Collection[str]) -> str:
 def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
     """Every record the given resources need, sorted by zone, name, type, purpose."""
     res = list(resources)
-    relay = next((r["attributes"] for r in res if r["type"] == "relay"), {})
+    relay: Mapping[str, Any] = next((r["attributes"] for r in res if r["type"] == "relay"), {})
     domains = {r["name"] for r in res if r["type"] == "domain"}
     out: list[Record] = []
 

@@ -35,8 +35,9 @@ class StateBackend(Protocol):
         the holder otherwise). A holder that dies releases it."""
         ...
 
-    def force_unlock(self, lock_id: str) -> None:
-        """Break the lock `lock_id` (held by a process that hangs)."""
+    def force_unlock(self, lock_id: str) -> bool:
+        """Break the lock `lock_id` (held by a process that hangs); whether its holder was
+        still running."""
         ...
 
     def history(self) -> list[StateVersion]:

@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,9 @@ from relay.contract.policy import RelayPolicy
 from relay.datalock import data_lock
 from relay.events import EVENT_FILE, EventLog
 from relay.site import RelaySite
+
+if TYPE_CHECKING:  # imported when the command runs: aiosmtpd is slow to import
+    from relay.server import RelayOptions
 
 
 def serve(
@@ -58,38 +61,46 @@ def serve(
     _check_addresses(listen or [], metrics)
     policy = site.source().load()
     folder = site.data_dir(policy.relay.data_dir, data_dir)
-    tls = _tls_files(site, policy, folder, self_signed)
-    os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
-    metrics_dir = folder / "metrics" if metrics and workers > 1 else None
-    if metrics_dir is not None:
-        from relay.metrics import prepare_multiprocess
-
-        prepare_multiprocess(metrics_dir)
-    from relay import supervisor
-    from relay.server import Relay, RelayOptions
+    from relay.server import RelayOptions
 
     options = RelayOptions(
         data_dir=folder,
-        tls_files=tls,
+        tls_files=_tls_files(site, policy, folder, self_signed),
         listen=tuple(listen or ()),
         deliver=delivery,
         nameserver=nameserver,
         outbound_port=outbound_port,
         metrics_address=metrics,
-        metrics_dir=metrics_dir,
+        # With several workers, each counts into a shared folder and the scrape sums them.
+        metrics_dir=folder / "metrics" if metrics and workers > 1 else None,
         grace=grace,
     )
+    return _run(site, options, workers)
+
+
+def _run(site: RelaySite, options: RelayOptions, workers: int) -> ExitStatus:
+    """Hold the data folder and serve, in `workers` processes."""
+    from relay import supervisor
+    from relay.server import Relay
+
+    os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
+    if options.metrics_dir is not None:
+        from relay.metrics import prepare_multiprocess
+
+        prepare_multiprocess(options.metrics_dir)
 
     def make(index: int, count: int) -> Relay:
         return Relay(site.source(), replace(options, worker=(index, count)))
 
+    folder = options.data_dir
     log = EventLog(path=folder / EVENT_FILE)
     try:
         with contextlib.ExitStack() as held:
             held.enter_context(data_lock(folder, "serve"))
-            if delivery:
+            if options.deliver:
                 held.enter_context(data_lock(folder, "deliver"))
-            code = supervisor.serve(make, workers, folder / "spool", log, _on_exit(metrics_dir))
+            exit_hook = _on_exit(options.metrics_dir)
+            code = supervisor.serve(make, workers, folder / "spool", log, exit_hook)
     except ssl.SSLError as exc:
         raise UserError(f"cannot use the TLS certificate or key: {exc}") from None
     except OSError as exc:

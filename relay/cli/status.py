@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import typer
@@ -35,21 +36,29 @@ def status(
     folder = data_folder(site_for(ctx, config), data_dir)
     report = queue_report(folder)
     if as_json:
-        out(json.dumps(report, indent=2) + "\n")
+        out(json.dumps(asdict(report), indent=2) + "\n")
         return ExitStatus.OK
-    age = report["oldest_age_seconds"]
+    age = report.oldest_age_seconds
     rows = [
-        ("queued messages", str(report["queue_messages"])),
+        ("queued messages", str(report.queue_messages)),
         ("oldest message", "-" if age is None else f"{age} s"),
-        ("suppressed addresses", str(report["suppressed"])),
+        ("suppressed addresses", str(report.suppressed)),
     ]
-    rows += [(f"deferred to {d}", str(n)) for d, n in report["deferred_by_destination"].items()]
+    rows += [(f"deferred to {d}", str(n)) for d, n in report.deferred_by_destination.items()]
     width = max(len(k) for k, _ in rows)
     out("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
     return ExitStatus.OK
 
 
-def queue_report(folder: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class QueueReport:
+    queue_messages: int
+    oldest_age_seconds: float | None
+    deferred_by_destination: dict[str, int]
+    suppressed: int
+
+
+def queue_report(folder: Path) -> QueueReport:
     queue = folder / "spool" / "queue"
     ids = sorted(p.stem for p in queue.glob("*.msg")) if queue.exists() else []
     deferred: Counter[str] = Counter()
@@ -65,9 +74,9 @@ def queue_report(folder: Path) -> dict[str, object]:
         for rcpt in state.pending() if state else []:
             if state and state.recipients[rcpt].attempts:
                 deferred[domain_of(rcpt)] += 1
-    return {
-        "queue_messages": len(ids),
-        "oldest_age_seconds": round(time.time() - oldest, 1) if oldest else None,
-        "deferred_by_destination": dict(deferred.most_common()),
-        "suppressed": learned_count(folder) or 0,
-    }
+    return QueueReport(
+        queue_messages=len(ids),
+        oldest_age_seconds=round(time.time() - oldest, 1) if oldest else None,
+        deferred_by_destination=dict(deferred.most_common()),
+        suppressed=learned_count(folder) or 0,
+    )

@@ -19,14 +19,17 @@ from typing import Any
 
 from relay.contract.dkim import DKIM_ALGORITHMS, DkimStatus
 from relay.contract.errors import UserError
+from relay.contract.settings import (
+    DeliverySettings,
+    Limits,
+    RelaySettings,
+    Smarthost,
+    TlsFiles,
+)
 from relay.contract.suppression import SuppressionReason
 
 POLICY_FORMAT = "postform-relay-policy"
 POLICY_VERSION = 2
-
-MIB = 1024 * 1024
-UNSIGNED_SIZE_LIMIT = 2 * MIB  # the largest message unless every sending domain has SPF+DKIM
-HARD_SIZE_LIMIT = 60 * MIB
 
 
 class PolicyError(UserError):
@@ -35,59 +38,6 @@ class PolicyError(UserError):
 
 class PolicyVersionError(PolicyError):
     """A policy document of a version this postform does not read."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Service limits, with OCI Email Delivery's defaults."""
-
-    recipients_per_day: int = 50_000
-    messages_per_minute: int = 18_000
-    max_message_bytes: int = UNSIGNED_SIZE_LIMIT
-    max_approved_senders: int = 10_000
-    credentials_per_user: int = 2
-
-
-LIMIT_NAMES: tuple[str, ...] = tuple(Limits.__dataclass_fields__)
-
-
-def limit_defaults() -> dict[str, int]:
-    return asdict(Limits())
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    cert: str  # PEM paths; relative ones are relative to the relay's config folder
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Smarthost:
-    host: str
-    port: int = 25
-    tls: str = "opportunistic"  # required | opportunistic | none
-    username: str | None = None
-    password_env: str | None = None  # the variable holding the password, never the password
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverySettings:
-    max_age: float = 3 * 86_400
-    retry_base: float = 60.0
-    retry_max: float = 3_600.0
-    concurrency: int = 20
-    per_destination: int = 4
-    timeout: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class RelaySettings:
-    hostname: str = "localhost"
-    listen: tuple[str, ...] = ("127.0.0.1:587/starttls",)
-    tls: TlsFiles | None = None
-    data_dir: str | None = None
-    smarthost: Smarthost | None = None
-    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
 
 @dataclass(frozen=True, slots=True)

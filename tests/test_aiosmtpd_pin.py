@@ -1,0 +1,42 @@
+"""relay/smtp.py overrides private members of aiosmtpd's SMTP class: this fails when an
+aiosmtpd release changes them, before the relay misbehaves."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+
+from aiosmtpd.smtp import SMTP
+
+from relay.smtp import AIOSMTPD_VERSION, RelaySMTP
+
+
+def test_the_pinned_aiosmtpd_is_installed() -> None:
+    assert version("aiosmtpd") == AIOSMTPD_VERSION
+
+
+def test_getaddr_takes_the_argument_and_returns_address_and_rest() -> None:
+    assert list(inspect.signature(SMTP._getaddr).parameters) == ["self", "arg"]
+    assert "_getaddr" in inspect.getsource(SMTP.smtp_MAIL)
+    assert "_getaddr" in inspect.getsource(SMTP.smtp_RCPT)
+
+
+def test_handler_coroutine_is_the_session_task_created_in_connection_made() -> None:
+    assert "self._handler_coroutine = self.loop.create_task(" in inspect.getsource(
+        SMTP.connection_made
+    )
+
+
+def test_the_override_parses_what_aiosmtpd_parses() -> None:
+    async def parse() -> list[tuple[str | None, str | None]]:
+        smtp = RelaySMTP(object(), mode="starttls", sessions=set(), log=None, throttle=None)  # type: ignore[arg-type]
+        plain = SMTP(object())
+        args = ["<a@b.example>", "<a@b.example> SIZE=10", "<>", '<"q x"@b.example>']
+        mine = [smtp._getaddr(a) for a in args]
+        assert mine == [plain._getaddr(a) for a in args]
+        return mine
+
+    parsed = asyncio.run(parse())
+    assert parsed[0] == ("a@b.example", "")
+    assert parsed[1] == ("a@b.example", "SIZE=10")
