@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from typing import TYPE_CHECKING
 
 from relay.contract.dkim import dkim_algorithm
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 
 def generate_dkim_key(algorithm: str) -> tuple[str, str]:
@@ -16,6 +17,10 @@ def generate_dkim_key(algorithm: str) -> tuple[str, str]:
     RSA public keys are the base64 SubjectPublicKeyInfo (RFC 6376); Ed25519
     public keys are the raw 32 bytes in base64 (RFC 8463 section 4.2).
     """
+    # cryptography is imported here, by apply: plan and validate never make a key.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     bits = dkim_algorithm(algorithm).rsa_bits  # ValueError for an unknown one
     key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
     if bits is None:

@@ -1,27 +1,15 @@
-"""Where a relay gets its policy, and how it follows new versions.
-
-A `PolicySource` loads the published document and says cheaply whether a new
-version may be there; `PolicyHolder` keeps the policy in force and replaces it
-atomically. A new document is loaded off the event loop (sessions keep being
-served while it is read), and a document that cannot be used (damaged, a
-version this relay does not read) is logged and skipped: the last good policy
-stays in force, and the next good one is taken.
-"""
+"""Where a relay gets its policy: a `PolicySource` loads the published document and
+says cheaply whether a new version may be there (PolicyHolder, policyholder.py,
+follows it)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from relay.contract.policy import PolicyError, RelayPolicy
+from relay.contract.policy import RelayPolicy
 from relay.contract.policyfile import read_policy_file
 from relay.durable import Stamp, file_stamp
-from relay.events import EventLog
-
-Listener = Callable[[RelayPolicy, RelayPolicy], None]
 
 
 class PolicySource(Protocol):
@@ -55,52 +43,3 @@ class FilePolicySource:
 
     def changed(self) -> bool:
         return file_stamp(self.path) != self._stamp
-
-
-class PolicyHolder:
-    """The policy in force. Readers take `holder.policy` once per decision."""
-
-    def __init__(self, source: PolicySource, log: EventLog, interval: float = 0.5) -> None:
-        self.source = source
-        self.log = log
-        self.interval = interval
-        self.policy = source.load()  # PolicyError: nothing to serve yet
-        self._listeners: list[Listener] = []
-        self._forced = asyncio.Event()
-
-    def __call__(self) -> RelayPolicy:
-        return self.policy
-
-    def on_change(self, listener: Listener) -> None:
-        """Call `listener(old, new)` after each swap."""
-        self._listeners.append(listener)
-
-    def force(self) -> None:
-        """Reload now (SIGHUP), even if nothing seems to have changed."""
-        self._forced.set()
-
-    async def follow(self) -> None:
-        """Reload whenever the source changes or a reload is forced; runs until cancelled."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._forced.wait(), self.interval)
-            forced = self._forced.is_set()
-            self._forced.clear()
-            if forced or self.source.changed():
-                await self.reload(forced)
-
-    async def reload(self, forced: bool = False) -> bool:
-        """Load the source off the event loop and swap it in; whether the policy changed."""
-        loop = asyncio.get_running_loop()
-        try:
-            policy = await loop.run_in_executor(None, self.source.load)
-        except PolicyError as exc:
-            self.log.emit("policy_error", error=str(exc), kept_serial=self.policy.serial)
-            return False
-        if policy.serial == self.policy.serial and not forced:
-            return False
-        old, self.policy = self.policy, policy
-        for listener in self._listeners:
-            listener(old, policy)
-        self.log.emit("policy_reloaded", serial=policy.serial, previous=old.serial, forced=forced)
-        return True

@@ -27,7 +27,8 @@ from relay.delivery import DeliveryWorker
 from relay.events import EVENT_FILE, EventLog
 from relay.handler import RelayHandler
 from relay.metrics import Metrics
-from relay.policysource import PolicyHolder, PolicySource
+from relay.policyholder import PolicyHolder
+from relay.policysource import PolicySource
 from relay.ratelimit import TenancyLimits
 from relay.smtp import RelaySMTP, quiet_aiosmtpd
 from relay.spool import Spool

@@ -21,7 +21,7 @@ from relay.cli.options import (
 from relay.contract.errors import ExitStatus
 from relay.datalock import data_lock
 from relay.events import EVENT_FILE, EventLog
-from relay.policysource import PolicyHolder
+from relay.policyholder import PolicyHolder
 
 if TYPE_CHECKING:  # imported when the command runs: aiosmtplib and dnspython are slow
     from relay.delivery import DeliveryWorker
