@@ -10,15 +10,22 @@ from reconciler import domainrules, names, rules
 from reconciler.errors import ConfigError, Reason
 from reconciler.rules import address_entries, limits_of, senders_of
 from reconciler.schema import schema_reasons
+from reconciler.state.settings import (
+    DEFAULT_HISTORY,
+    DEFAULT_SCHEMA,
+    DEFAULT_STATE,
+    Encryption,
+    StateSettings,
+)
 from reconciler.yamlload import Document, load_document
 
 DEFAULT_CONFIG = "postform.yaml"
-DEFAULT_STATE = ".postform/state.json"
 DEFAULT_DNS_DIR = ".postform/dns"
 DEFAULT_TTL = 3600
 
 # The semantic checks, in the order their reasons are reported (each returns reasons).
 CHECKS: tuple[rules.Check, ...] = (
+    rules.check_state,
     rules.check_relay,
     rules.check_limits,
     domainrules.check_domains,
@@ -35,8 +42,7 @@ class Config:
     """A valid config, normalised: domains lower-cased, defaults filled in."""
 
     file: Path
-    state_backend: str
-    state_path: Path
+    state: StateSettings
     relay: dict[str, Any] | None
     limits: dict[str, int]
     domains: dict[str, dict[str, Any]]
@@ -46,6 +52,11 @@ class Config:
     dns_dir: Path = Path(DEFAULT_DNS_DIR)
     dns_ttl: int = DEFAULT_TTL
     warnings: list[Reason] = field(default_factory=list)
+
+    @property
+    def state_path(self) -> Path:
+        """The local backend's state file."""
+        return self.state.path
 
 
 def load_config(path: Path) -> Config:
@@ -61,12 +72,10 @@ def load_config(path: Path) -> Config:
 
 def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
     data: dict[str, Any] = doc.data
-    state = data.get("state") or {}
     dns = data.get("dns") or {}
     return Config(
         file=path,
-        state_backend=state.get("backend", "local"),
-        state_path=_beside(path, state.get("path", DEFAULT_STATE)),
+        state=_state(path, data.get("state") or {}),
         dns_dir=_beside(path, dns.get("output_dir", DEFAULT_DNS_DIR)),
         dns_ttl=dns.get("ttl", DEFAULT_TTL),
         relay=_relay(data.get("relay")),
@@ -83,6 +92,28 @@ def _beside(config: Path, value: str) -> Path:
     """`value` as a path, relative to the config file's folder unless absolute."""
     target = Path(value)
     return target if target.is_absolute() else config.resolve().parent / target
+
+
+def _state(config: Path, state: dict[str, Any]) -> StateSettings:
+    backend = state.get("backend", "local")
+    state_file = _beside(config, state.get("path", DEFAULT_STATE))
+    encryption = state.get("encryption")
+    key_file = encryption.get("key_file") if encryption else None
+    return StateSettings(
+        backend=backend,
+        path=state_file,
+        folder=state_file.parent if backend == "local" else _beside(config, ".postform"),
+        name=state.get("name"),
+        dsn_env=state.get("dsn_env"),
+        schema=state.get("schema", DEFAULT_SCHEMA),
+        history=state.get("history", DEFAULT_HISTORY),
+        encryption=Encryption(
+            passphrase_env=encryption.get("passphrase_env"),
+            key_file=_beside(config, key_file) if key_file else None,
+        )
+        if encryption
+        else None,
+    )
 
 
 def _relay(relay: dict[str, Any] | None) -> dict[str, Any] | None:

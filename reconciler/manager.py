@@ -18,15 +18,22 @@ from reconciler.apply import IssuedCredential, apply_plan
 from reconciler.config import Config, load_config
 from reconciler.dns.outputs import write_outputs
 from reconciler.dns.records import records_for
-from reconciler.errors import ApplyAborted, ApplyFailedError, PlanFileError, PostformError
+from reconciler.errors import (
+    ApplyAborted,
+    ApplyFailedError,
+    PlanFileError,
+    PostformError,
+    StateError,
+)
 from reconciler.plan import Plan
 from reconciler.planner import check_not_stale, make_plan
-from reconciler.policy import build_policy
+from reconciler.policy import DKIM_STATUS, policy_for
 from reconciler.render.jsonplan import plan_from_json, render_json
 from reconciler.safety import raise_if_unsafe
 from reconciler.state.backend import StateBackend
 from reconciler.state.model import State, StateVersion
 from reconciler.state.open import open_backend
+from relay.contract.policy import RelayPolicy
 from relay.durable import atomic_write
 from relay.site import RelaySite
 
@@ -70,28 +77,65 @@ class Manager:
         return RelaySite(
             policy_file=Path(self.backend.policy_location()),
             base=self.config.file.resolve().parent,
-            default_data_dir=self.config.state_path.parent / "relay",
+            default_data_dir=self.config.state.folder / "relay",
         )
 
     def write(self, state: State) -> State:
-        """Store `state` (as the serial it was read at + 1) and publish its relay policy."""
-        new = self.backend.write(state)
-        self.backend.publish(build_policy(new.resources, new.serial, new.lineage or ""))
-        return new
+        """Store changed resources (serial + 1) and publish their relay policy."""
+        return self.backend.write(state, policy_for)
+
+    def observe(self, state: State) -> State:
+        """Store changed observations (revision + 1, the serial stays); the relay policy is
+        republished only when what it holds changed (a DKIM status moved)."""
+        stored = self.backend.observe(state)
+        after = policy_for(stored)
+        current = self.backend.published()
+        if current is None or _content(current) != _content(after):
+            self.backend.publish(after)
+        return stored
+
+    def read(self) -> State:
+        """The stored state, refusing one that was lost: a backend that held a state before
+        and holds none now would otherwise plan every key and password anew."""
+        state = self.backend.read()
+        if not state.exists and self.backend.has_history():
+            raise StateError(
+                f"the {self.backend.describe()} holds no state, but it held one before "
+                f"(see `postform state history`): refusing to plan everything anew, which "
+                f"would make new DKIM keys and passwords for all. {self._recovery()}"
+            )
+        return state
+
+    def _recovery(self) -> str:
+        if self.config.state.backend == "local":
+            return (
+                f"Restore {self.config.state_path} from its .backup, or remove the .backup to "
+                "start a new state on purpose."
+            )
+        return (
+            "Restore it with `postform state push FILE` (a copy from `state pull`), or use "
+            "another state.name to start a new state on purpose."
+        )
 
     def plan(self, replace: Collection[str] = (), destroy: bool = False) -> Plan:
-        state = self.backend.read()
+        state = self.read()
         return make_plan(
             self.config, state, replace=replace, destroy=destroy, runtime=self._runtime(state)
         )
 
     def _runtime(self, state: State) -> dict[str, Any]:
-        """Facts the relay keeps outside the state, shown in the plan: learned suppressions."""
+        """Facts shown in the plan and never changed by it: a new state, and the
+        suppressions the relay learned."""
         from relay.store.sqlite import learned_count  # the relay's store, read-only
 
+        runtime: dict[str, Any] = {}
+        if not state.exists:
+            runtime["new_state"] = self.backend.describe()
         relay = state.resources.get("relay", {}).get("attributes", {})
         learned = learned_count(self.site().data_dir(relay.get("data_dir")))
-        return {} if learned is None else {"learned_suppressions": learned}
+        if learned is not None:
+            runtime["learned_suppressions"] = learned
+        return runtime
 
     def save_plan(self, plan: Plan, path: Path) -> None:
         try:
@@ -104,7 +148,7 @@ class Manager:
         passwords, write the DNS outputs; all under the state lock."""
         operation = "destroy" if request.destroy else "apply"
         with self.backend.lock(operation, request.lock_timeout):
-            state = self.backend.read()
+            state = self.read()
             the_plan = self._plan_for(request, state)
             ui.show_plan(the_plan)
             if the_plan.empty:
@@ -148,7 +192,7 @@ class Manager:
 
     def _check(self, request: ApplyRequest, the_plan: Plan, state: State) -> None:
         if not (request.allow_destructive or request.destroy):
-            raise_if_unsafe(the_plan, state.resources)
+            raise_if_unsafe(the_plan, state.resources, state.dns.get(DKIM_STATUS, {}))
         out = request.credentials_out
         if out is not None and not out.parent.is_dir():
             raise PostformError(
@@ -161,7 +205,7 @@ class Manager:
         the state (an interrupted apply, a damaged file, an older postform's state)."""
         if not state.exists:
             return
-        wanted = build_policy(state.resources, state.serial, state.lineage or "")
+        wanted = policy_for(state)
         current = self.backend.published()
         if current is None or current.to_dict() != wanted.to_dict():
             self.backend.publish(wanted)
@@ -217,3 +261,22 @@ class Manager:
 
     def history(self) -> list[StateVersion]:
         return self.backend.history()
+
+    def pull(self) -> bytes:
+        document = self.backend.pull()
+        if document is None:
+            raise StateError(f"the {self.backend.describe()} holds no state")
+        return document
+
+    def push(self, document: bytes, force: bool, lock_timeout: float) -> State:
+        """Store a state document as it is (from `state pull` of another backend), then
+        publish its relay policy."""
+        with self.backend.lock("state push", lock_timeout):
+            stored = self.backend.push(document, force)
+            self.backend.publish(policy_for(stored))
+        return stored
+
+
+def _content(policy: RelayPolicy) -> dict[str, Any]:
+    """What a relay enforces, without the revision that only counts observations."""
+    return {**policy.to_dict(), "revision": 0}

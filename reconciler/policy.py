@@ -1,7 +1,8 @@
-"""Build the relay policy (the contract in relay/contract/policy.py) from resources.
+"""Build the relay policy (the contract in relay/contract/policy.py) from the state.
 
-Apply publishes it after every state write; it is what every relay enforces. Only
-applied resources go in: what was not applied is not enforced.
+Every state write publishes it; it is what every relay enforces. Only applied
+resources go in (what was not applied is not enforced), with the DKIM statuses
+observed since (a selector turns ACTIVE when its record is verified live).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reconciler.state.model import State
 from relay.contract.dkim import DkimStatus
 from relay.contract.policy import Credential, DomainPolicy, RelayPolicy, SigningKey
 from relay.contract.settings import (
@@ -21,9 +23,36 @@ from relay.contract.settings import (
 from relay.contract.suppression import SuppressionReason, suppression_key
 
 StoredResource = Mapping[str, Any]
+DKIM_STATUS = "dkim_status"  # observations: selector address -> {status, created_at}
 
 
-def build_policy(resources: Mapping[str, StoredResource], serial: int, lineage: str) -> RelayPolicy:
+def effective_status(address: str, res: StoredResource, observed: Mapping[str, Any]) -> DkimStatus:
+    """A selector's status: the last observation of this very key, else what apply set."""
+    seen = observed.get(address)
+    if isinstance(seen, dict) and seen.get("created_at") == res["computed"].get("created_at"):
+        return DkimStatus(seen["status"])
+    return DkimStatus(res["computed"].get("status", DkimStatus.NEEDS_ATTENTION))
+
+
+def policy_for(state: State) -> RelayPolicy:
+    """The policy of a state as it is stored (its serial, revision and observations)."""
+    return build_policy(
+        state.resources,
+        state.serial,
+        state.lineage or "",
+        revision=state.revision,
+        observed=state.dns.get(DKIM_STATUS, {}),
+    )
+
+
+def build_policy(
+    resources: Mapping[str, StoredResource],
+    serial: int,
+    lineage: str,
+    *,
+    revision: int = 0,
+    observed: Mapping[str, Any] | None = None,
+) -> RelayPolicy:
     by_type: dict[str, list[StoredResource]] = {}
     for res in resources.values():
         by_type.setdefault(res["type"], []).append(res)
@@ -32,9 +61,10 @@ def build_policy(resources: Mapping[str, StoredResource], serial: int, lineage: 
     return RelayPolicy(
         serial=serial,
         lineage=lineage,
+        revision=revision,
         relay=relay_settings(relay["attributes"] if relay else {}),
         limits=Limits(**limits["attributes"]) if limits else Limits(),
-        domains=_domains(by_type.get("domain", []), by_type.get("dkim", [])),
+        domains=_domains(by_type.get("domain", []), by_type.get("dkim", []), observed or {}),
         senders=frozenset(r["name"] for r in by_type.get("sender", [])),
         users={r["name"]: _senders(r["attributes"]) for r in by_type.get("user", [])},
         credentials=_credentials(by_type.get("credential", [])),
@@ -65,7 +95,7 @@ def _senders(attrs: Mapping[str, Any]) -> frozenset[str] | None:
 
 
 def _domains(
-    domains: Iterable[StoredResource], dkim: Iterable[StoredResource]
+    domains: Iterable[StoredResource], dkim: Iterable[StoredResource], observed: Mapping[str, Any]
 ) -> dict[str, DomainPolicy]:
     keys: dict[str, list[SigningKey]] = {}
     for res in dkim:
@@ -77,7 +107,7 @@ def _domains(
                 attrs["algorithm"],
                 computed["private_key"],
                 computed["created_at"],
-                DkimStatus(computed.get("status", DkimStatus.NEEDS_ATTENTION)),
+                effective_status(f'dkim["{res["name"]}"]', res, observed),
             )
         )
     out: dict[str, DomainPolicy] = {}

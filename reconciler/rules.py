@@ -66,6 +66,43 @@ def senders_of(doc: Document) -> list[SenderRow]:
     return rows
 
 
+_POSTGRES_ONLY = ("name", "dsn_env", "schema", "history")
+
+
+def check_state(doc: Document) -> Iterator[Reason]:
+    """Each backend's own keys, and no password anywhere in the file."""
+    state = as_dict(as_dict(doc.data).get("state"))
+    for key, why in (
+        ("password", "PGPASSWORD or ~/.pgpass"),
+        ("dsn", "a connection string in the environment variable `dsn_env` names"),
+    ):
+        if key in state:
+            yield doc.reason(
+                ("state", key),
+                f"a password never goes in the config (anyone who can read the repository "
+                f"could use it): remove `{key}` and use {why}",
+                at_key=True,
+            )
+    if state.get("backend") == "postgres":
+        if "path" in state:
+            yield doc.reason(
+                ("state", "path"),
+                "`path` is for the local backend: a postgres state is found by its `name`",
+                at_key=True,
+            )
+        if not isinstance(state.get("name"), str):
+            yield doc.reason(
+                ("state",),
+                "the postgres backend needs a `name` for the state (several "
+                "states may share one database)",
+                at_key=True,
+            )
+        return
+    for key in _POSTGRES_ONLY:
+        if key in state:
+            yield doc.reason(("state", key), f"`{key}` is for the postgres backend", at_key=True)
+
+
 def check_relay(doc: Document) -> Iterator[Reason]:
     relay = as_dict(as_dict(doc.data).get("relay"))
     for key, underscore in (("hostname", False), ("spf_domain", True)):

@@ -8,13 +8,18 @@ from typing import Any
 
 from reconciler.errors import UnsafePlanError
 from reconciler.plan import Action, Plan
+from reconciler.policy import effective_status
 from relay.contract.dkim import DkimStatus
 
 DESTROY_THRESHOLD = 0.30
 MIN_EXISTING = 10
 
 
-def unsafe_reasons(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def unsafe_reasons(
+    plan: Plan,
+    stored: Mapping[str, Mapping[str, Any]],
+    observed: Mapping[str, Any] | None = None,
+) -> list[str]:
     existing = Counter(res["type"] for res in stored.values())
     hit = Counter(c.type for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE))
     reasons = []
@@ -26,7 +31,7 @@ def unsafe_reasons(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[
                 f"({100 * count / total:.0f} % > {DESTROY_THRESHOLD:.0%})"
             )
     reasons.extend(_signing_domains_lost(plan, stored))
-    reasons.extend(_active_selectors_lost(plan, stored))
+    reasons.extend(_active_selectors_lost(plan, stored, observed or {}))
     return reasons
 
 
@@ -69,13 +74,15 @@ def _senders_after(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> Count
     return senders
 
 
-def _active_selectors_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _active_selectors_lost(
+    plan: Plan, stored: Mapping[str, Mapping[str, Any]], observed: Mapping[str, Any]
+) -> list[str]:
     """A domain left with no ACTIVE selector while senders remain: its mail goes unsigned
     until a new selector's record is verified."""
     hit = {c.address: c for c in plan.changes if c.type == "dkim"}
     active: dict[str, list[str]] = {}
     for addr, res in stored.items():
-        if res["type"] == "dkim" and res["computed"].get("status") == DkimStatus.ACTIVE:
+        if res["type"] == "dkim" and effective_status(addr, res, observed) is DkimStatus.ACTIVE:
             active.setdefault(res["attributes"]["domain"], []).append(addr)
     for c in hit.values():
         after = c.after or {}
@@ -100,8 +107,12 @@ def _active_selectors_lost(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) 
     ]
 
 
-def raise_if_unsafe(plan: Plan, stored: Mapping[str, Mapping[str, Any]]) -> None:
-    reasons = unsafe_reasons(plan, stored)
+def raise_if_unsafe(
+    plan: Plan,
+    stored: Mapping[str, Mapping[str, Any]],
+    observed: Mapping[str, Any] | None = None,
+) -> None:
+    reasons = unsafe_reasons(plan, stored, observed)
     if reasons:
         raise UnsafePlanError(
             "refusing to apply: the plan "

@@ -59,10 +59,16 @@ class PolicyHolder:
         except PolicyError as exc:
             self.log.emit("policy_error", error=str(exc), kept_serial=self.policy.serial)
             return False
-        if policy.serial == self.policy.serial and not forced:
+        if policy.version == self.policy.version and not forced:
             return False
         old, self.policy = self.policy, policy
         for listener in self._listeners:
             listener(old, policy)
-        self.log.emit("policy_reloaded", serial=policy.serial, previous=old.serial, forced=forced)
+        self.log.emit(
+            "policy_reloaded",
+            serial=policy.serial,
+            revision=policy.revision,
+            previous=old.serial,
+            forced=forced,
+        )
         return True

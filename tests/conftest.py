@@ -147,3 +147,25 @@ def relay(tmp_path_factory: pytest.TempPathFactory):
     proc = RelayProcess(tmp_path_factory.mktemp("relay")).start()
     yield proc
     assert proc.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the whole run, started on first use."""
+    from tests.pgcluster import PgCluster, pg_bin
+
+    if pg_bin() is None:
+        require_tool("/usr/lib/postgresql/15/bin/initdb")
+    cluster = PgCluster().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster, request) -> str:
+    """A fresh database in the cluster for this test; its libpq connection string."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    return pg_cluster.create_database(name)

@@ -9,6 +9,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 
+from reconciler.render.state import ordered
 from tests.states import read_policy, read_state
 
 STATE = Path("state") / "state.json"
@@ -40,8 +41,8 @@ def verify(cli, project: Path, knot, *extra: str):
 
 
 def dkim_status(project: Path, selector: str) -> str:
-    state = read_state(project / STATE)
-    return state.resources[f'dkim["example.com/{selector}"]']["computed"]["status"]
+    resources = dict(ordered(read_state(project / STATE)))  # with the observed status
+    return str(resources[f'dkim["example.com/{selector}"]']["computed"]["status"])
 
 
 def test_push_then_verify_is_all_ok_and_activates_selectors(dns_project: Path, cli, knot) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.output import DEFAULT_CONFIG, ConfigOpt, JsonOpt, out
+from reconciler.cli.output import DEFAULT_CONFIG, ConfigOpt, JsonOpt, LockTimeoutOpt, out
 from reconciler.errors import PostformError
 from reconciler.manager import Manager
 from reconciler.render.state import ordered, render_state_json, render_state_text, resource_block
@@ -38,7 +40,7 @@ def state_show(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> ExitStatus:
     """Show one resource of the state, secrets redacted."""
-    res = Manager.load(config).state().resources.get(address)
+    res = dict(ordered(Manager.load(config).state())).get(address)
     if res is None:
         raise PostformError(f"no resource {address} in the state (see `postform state list`)")
     out(resource_block(address, res) + "\n")
@@ -52,7 +54,39 @@ def state_history(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
     if not versions:
         out("No state has been written yet.\n")
     for v in versions:
-        out(f"serial {v.serial}\t{v.updated_at}\tlineage {v.lineage}\t{v.where}\n")
+        out(f"serial {v.serial}.{v.revision}\t{v.updated_at}\tlineage {v.lineage}\t{v.where}\n")
+    return ExitStatus.OK
+
+
+@state_app.command("pull")
+def state_pull(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
+    """Print the stored state document as stored (secrets stay encrypted when they are)."""
+    document = Manager.load(config).pull()
+    sys.stdout.buffer.write(document)
+    sys.stdout.flush()
+    return ExitStatus.OK
+
+
+@state_app.command("push")
+def state_push(
+    file: Annotated[Path, typer.Argument(help="A state document (from `state pull`).")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace another lineage, or roll back a serial.")
+    ] = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> ExitStatus:
+    """Store a state document in this config's backend, keeping its lineage and serial."""
+    try:
+        document = file.read_bytes()
+    except OSError as exc:
+        raise PostformError(f"cannot read {file}: {exc.strerror}") from None
+    manager = Manager.load(config)
+    stored = manager.push(document, force, lock_timeout)
+    out(
+        f"Pushed serial {stored.serial} (lineage {stored.lineage}) to the "
+        f"{manager.backend.describe()}, and published its relay policy.\n"
+    )
     return ExitStatus.OK
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.dns.records import DKIM, Record
 from reconciler.dns.results import OK, Result
+from reconciler.policy import DKIM_STATUS, effective_status
 from reconciler.state.model import Resources, State
 from relay.contract.dkim import DkimStatus
 
@@ -26,9 +28,10 @@ class StatusChange:
 
 
 def record_results(state: State, results: list[Result]) -> tuple[State, list[StatusChange]]:
-    """A new State with `results` recorded and DKIM statuses moved; and what moved."""
+    """A new State with `results` recorded and DKIM statuses moved (observations both: the
+    applied resources do not change); and what moved."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    resources = dict(state.resources)
+    statuses = dict(state.dns.get(DKIM_STATUS, {}))
     history = dict(state.dns.get("verification", {}))
     changes: list[StatusChange] = []
     for result in results:
@@ -47,23 +50,25 @@ def record_results(state: State, results: list[Result]) -> tuple[State, list[Sta
             entry["verified_at"] = now
         history[record.key] = entry
         if record.purpose == DKIM:
-            change = _move(resources, record.owner, result.status == OK)
+            change = _move(state.resources, statuses, record.owner, result.status == OK)
             if change:
                 changes.append(change)
-    dns = {**state.dns, "verification": history}
-    return replace(state, resources=resources, dns=dns), changes
+    dns = {**state.dns, "verification": history, DKIM_STATUS: statuses}
+    return replace(state, dns=dns), changes
 
 
-def _move(resources: Resources, address: str, live: bool) -> StatusChange | None:
+def _move(
+    resources: Resources, statuses: dict[str, Any], address: str, live: bool
+) -> StatusChange | None:
     res = resources.get(address)
     if res is None:
         return None
-    before = res["computed"].get("status", DkimStatus.NEEDS_ATTENTION)
+    before = effective_status(address, res, statuses)
     immediate = res["attributes"].get("activation") == "immediate"
     after = DkimStatus.ACTIVE if live or immediate else DkimStatus.NEEDS_ATTENTION
     if after == before:
         return None
-    resources[address] = {**res, "computed": {**res["computed"], "status": str(after)}}
+    statuses[address] = {"status": str(after), "created_at": res["computed"].get("created_at")}
     return StatusChange(address, str(before), str(after))
 
 

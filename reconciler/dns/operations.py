@@ -46,7 +46,7 @@ def check_live(
         relay = state.resources.get("relay", {}).get("attributes", {})
         results = verify(records, Resolver(nameserver, timeout), relay)
         new_state, moves = record_results(state, results)
-        manager.write(new_state)
+        manager.observe(new_state)
     return results, moves
 
 
@@ -96,5 +96,5 @@ def push_zone(
             for r in wanted
         ]
         published_all = {**state.dns.get("published", {}), zone: rows}
-        manager.write(replace(state, dns={**state.dns, "published": published_all}))
+        manager.observe(replace(state, dns={**state.dns, "published": published_all}))
     return PushOutcome(zone, server, ops, sent=True)

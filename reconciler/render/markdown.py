@@ -28,6 +28,11 @@ def render_markdown(plan: Plan) -> str:
         out.append(f"> … and {len(plan.warnings) - MAX_WARNINGS} more warnings")
     if plan.warnings:
         out.append("")
+    if plan.runtime.get("new_state"):
+        out += [
+            f"> **New state:** nothing has been applied to the {plan.runtime['new_state']} yet.",
+            "",
+        ]
     if plan.drift:
         out.append("**Drift** (DNS records changed outside postform):")
         out += [f"- {d}" for d in plan.drift[:MAX_WARNINGS]]

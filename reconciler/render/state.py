@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.policy import DKIM_STATUS, effective_status
 from reconciler.render.values import SENSITIVE_TEXT, flatten, show
 from reconciler.resources import SENSITIVE, TYPE_RANK
 from reconciler.state.model import State
 
 
 def ordered(state: State) -> list[tuple[str, dict[str, Any]]]:
-    return sorted(state.resources.items(), key=lambda kv: (TYPE_RANK[kv[1]["type"]], kv[0]))
+    """Resources in dependency order, each DKIM selector with its current status (the
+    last observation of its key, else what apply set)."""
+    observed = state.dns.get(DKIM_STATUS, {})
+    out = []
+    for address, res in state.resources.items():
+        if res.get("type") == "dkim":
+            status = str(effective_status(address, res, observed))
+            res = {**res, "computed": {**res.get("computed", {}), "status": status}}
+        out.append((address, res))
+    return sorted(out, key=lambda kv: (TYPE_RANK[kv[1]["type"]], kv[0]))
 
 
 def redacted(res: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,12 @@ def render_text(plan: Plan) -> str:
         lines.append(f"Warning: {warning}")
     if lines:
         lines.append("")
+    new_state = plan.runtime.get("new_state")
+    if new_state:
+        lines.append(
+            f"New state: nothing has been applied to the {new_state} yet; apply creates it."
+        )
+        lines.append("")
     learned = plan.runtime.get("learned_suppressions")
     if learned is not None:
         lines.append(

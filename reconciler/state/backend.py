@@ -2,17 +2,23 @@
 
 The planner and the renderers never know which backend is in use; a new backend
 implements this protocol and is added to `open.py`. Modelled on Terraform's
-statemgr (storage plus a locker).
+statemgr (storage plus a locker), with two additions: every write publishes the relay
+policy built from what it stores, and observations (DNS facts) are written apart from
+the applied resources so they never bump the serial.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from reconciler.state.lockinfo import LockInfo
 from reconciler.state.model import State, StateVersion
 from relay.contract.policy import RelayPolicy
+
+# Builds the relay policy for a state about to be stored (with its new serial/revision).
+PolicyFor = Callable[[State], RelayPolicy]
 
 
 class StateBackend(Protocol):
@@ -24,10 +30,15 @@ class StateBackend(Protocol):
         """The current state; an empty State (lineage None) when none was ever written."""
         ...
 
-    def write(self, state: State) -> State:
-        """Store `state` as serial `state.serial + 1` and return what was stored. Refuses
-        (StaleStateError) when the stored serial is no longer `state.serial`: a write based
-        on a stale read never lands. Never leaves a damaged state behind."""
+    def write(self, state: State, policy_for: PolicyFor | None = None) -> State:
+        """Store changed resources as serial `state.serial + 1` (a new state gets a lineage)
+        and publish `policy_for(stored)`; return what was stored. Refuses (StaleStateError)
+        when the stored state is no longer the one `state` was read as: a write based on a
+        stale read never lands. Never leaves a damaged state behind."""
+        ...
+
+    def observe(self, state: State, policy_for: PolicyFor | None = None) -> State:
+        """Store changed observations as revision `state.revision + 1`, same serial."""
         ...
 
     def lock(self, operation: str, timeout: float) -> AbstractContextManager[LockInfo]:
@@ -44,6 +55,19 @@ class StateBackend(Protocol):
         """Stored versions, newest first."""
         ...
 
+    def has_history(self) -> bool:
+        """Whether this backend ever held a state: one that holds none now lost it."""
+        ...
+
+    def pull(self) -> bytes | None:
+        """The stored state document, as stored (secrets still sealed)."""
+        ...
+
+    def push(self, document: bytes, force: bool = False) -> State:
+        """Store a state document as it is (lineage and serial kept). Refuses another
+        lineage or an older serial unless `force`."""
+        ...
+
     def publish(self, policy: RelayPolicy) -> None:
         """Make `policy` what the relays enforce."""
         ...
@@ -53,5 +77,5 @@ class StateBackend(Protocol):
         ...
 
     def policy_location(self) -> str:
-        """What a relay is pointed at to follow this backend's policy."""
+        """Where relays following this backend find the policy (for messages)."""
         ...

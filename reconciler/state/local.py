@@ -3,9 +3,9 @@
 Writes are atomic (a fsync'ed temporary file renamed over the state, after the
 previous state was copied to `<state>.backup` the same way), so the state path
 always holds a whole state. A write checks that the file is still the one it was
-based on (its serial, or the very file that was read): a write from a stale read
-is refused even if someone broke the lock by hand. The lock is an flock(2) the
-kernel drops when its holder dies (filelock.py).
+based on (its serial and revision, or the very file that was read): a write from a
+stale read is refused even if someone broke the lock by hand. The lock is an
+flock(2) the kernel drops when its holder dies (filelock.py).
 
 Files: `state.json`, `state.json.backup`, `state.json.lock`, and the relay policy
 `state.policy.json`; all mode 0600, in a 0700 folder.
@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.errors import StaleStateError, StateError
+from reconciler.state.backend import PolicyFor
 from reconciler.state.filelock import FileLock
 from reconciler.state.lockinfo import LockInfo
 from reconciler.state.model import State, StateVersion
@@ -42,12 +43,28 @@ def policy_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.policy.json")
 
 
+def check_push(current: State, incoming: State, force: bool, where: str) -> None:
+    """What `state push` refuses without --force: another lineage, an older serial."""
+    if force or not current.exists:
+        return
+    if incoming.lineage != current.lineage:
+        raise StateError(
+            f"the pushed state has lineage {incoming.lineage}, the {where} holds lineage "
+            f"{current.lineage}: it is another state. Push it with --force to replace it."
+        )
+    if (incoming.serial, incoming.revision) < (current.serial, current.revision):
+        raise StateError(
+            f"the pushed state is at serial {incoming.serial}, older than the {where} "
+            f"(serial {current.serial}). Push it with --force to roll back."
+        )
+
+
 class LocalBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.policy_file = policy_path(path)
         self._lock = FileLock(lock_path(path))
-        self._seen: tuple[int, Stamp | None] | None = None  # (serial, file stamp) last read
+        self._seen: tuple[int, int, Stamp | None] | None = None  # (serial, revision, stamp)
 
     def describe(self) -> str:
         return f"state file {self.path}"
@@ -57,12 +74,12 @@ class LocalBackend:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            self._seen = (0, None)
+            self._seen = (0, 0, None)
             return State()
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
         state = decode_state(raw, self.path, self._backup_hint())
-        self._seen = (state.serial, stamp)
+        self._seen = (state.serial, state.revision, stamp)
         return state
 
     def _backup_hint(self) -> str:
@@ -73,10 +90,24 @@ class LocalBackend:
             )
         return " Restore it from your backups."
 
-    def write(self, state: State) -> State:
-        self._check_current(state)
-        new = replace(state, lineage=state.lineage or str(uuid.uuid4()), serial=state.serial + 1)
-        payload = encode_state(new)
+    def write(self, state: State, policy_for: PolicyFor | None = None) -> State:
+        lineage = state.lineage or str(uuid.uuid4())
+        return self._store(
+            state, replace(state, lineage=lineage, serial=state.serial + 1), policy_for
+        )
+
+    def observe(self, state: State, policy_for: PolicyFor | None = None) -> State:
+        return self._store(state, replace(state, revision=state.revision + 1), policy_for)
+
+    def _store(self, based_on: State, new: State, policy_for: PolicyFor | None) -> State:
+        self._check_current(based_on)
+        self._replace_file(encode_state(new))
+        self._seen = (new.serial, new.revision, file_stamp(self.path))
+        if policy_for is not None:
+            self.publish(policy_for(new))
+        return new
+
+    def _replace_file(self, payload: bytes) -> None:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if self.path.exists():
@@ -87,22 +118,19 @@ class LocalBackend:
                 f"cannot write state file {self.path}: {exc.strerror}; the previous state is "
                 "unchanged"
             ) from None
-        self._seen = (new.serial, file_stamp(self.path))
-        return new
 
     def _check_current(self, state: State) -> None:
         """Refuse a write whose base is no longer what the file holds."""
         stamp = file_stamp(self.path)
-        if self._seen is not None and self._seen == (state.serial, stamp):
+        if self._seen == (state.serial, state.revision, stamp):
             return  # the very file this state was read from
-        if stamp is None:
-            stored: tuple[int, str | None] = (0, None)
-        else:
+        stored: tuple[int, int, str | None] = (0, 0, None)
+        if stamp is not None:
             header = peek_header(self.path.read_bytes())
             if header is None:
                 raise StateError(f"state file {self.path} changed and cannot be read")
-            stored = (header[0], header[1])
-        if stored != (state.serial, state.lineage if stamp is not None else None):
+            stored = (header.serial, header.revision, header.lineage)
+        if stored != (state.serial, state.revision, state.lineage if stamp else None):
             raise StaleStateError(
                 f"{self.describe()} changed since it was read (it is at serial {stored[0]}, "
                 f"this write was based on serial {state.serial}); nothing was written. "
@@ -125,8 +153,28 @@ class LocalBackend:
             except OSError:
                 continue
             if header is not None:
-                out.append(StateVersion(header[0], header[1], header[2], str(path)))
+                out.append(
+                    StateVersion(
+                        header.serial, header.revision, header.lineage, header.updated_at, str(path)
+                    )
+                )
         return out
+
+    def has_history(self) -> bool:
+        return self.path.exists() or backup_path(self.path).exists()
+
+    def pull(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def push(self, document: bytes, force: bool = False) -> State:
+        incoming = decode_state(document, Path("the pushed state"), "")
+        check_push(self.read(), incoming, force, self.describe())
+        self._replace_file(document)
+        self._seen = (incoming.serial, incoming.revision, file_stamp(self.path))
+        return incoming
 
     def publish(self, policy: RelayPolicy) -> None:
         try:

@@ -1,4 +1,9 @@
-"""The applied state: resources as apply left them, plus DNS facts that are not resources."""
+"""The applied state: resources as apply left them, plus observations (DNS facts that are
+not resources: verification results, DKIM status moves, what push published).
+
+Two counters: `serial` counts applied changes to the resources, `revision` counts
+observations recorded since. A saved plan depends on the serial only, so a scheduled
+`refresh` never makes it stale."""
 
 from __future__ import annotations
 
@@ -10,15 +15,16 @@ Resources = dict[str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class State:
-    """`serial` counts writes and `lineage` names the state's history (fixed when it is
-    first written); a State read from a backend carries the serial it was read at, which
-    is what a write checks against."""
+    """`lineage` names the state's history (fixed when it is first written); a State read
+    from a backend carries the serial and revision it was read at, which is what a write
+    checks against."""
 
     lineage: str | None = None
     serial: int = 0
     resources: Resources = field(default_factory=dict)
-    # DNS facts that are not resources: verification results and what push published.
+    # Observations: verification results, DKIM status moves, what push published.
     dns: dict[str, Any] = field(default_factory=dict)
+    revision: int = 0
 
     @property
     def exists(self) -> bool:
@@ -30,6 +36,7 @@ class StateVersion:
     """One stored version, for `postform state history`."""
 
     serial: int
+    revision: int
     lineage: str
     updated_at: str
-    where: str
+    where: str  # the file, or who wrote it (postgres)

@@ -9,6 +9,11 @@ from reconciler.state.local import LocalBackend
 
 
 def open_backend(config: Config) -> StateBackend:
-    if config.state_backend == "local":
-        return LocalBackend(config.state_path)
-    raise PostformError(f"state backend {config.state_backend!r} is not supported")
+    settings = config.state
+    if settings.backend == "local":
+        return LocalBackend(settings.path)
+    if settings.backend == "postgres":
+        from reconciler.state.postgres import PostgresBackend
+
+        return PostgresBackend(settings)
+    raise PostformError(f"state backend {settings.backend!r} is not supported")

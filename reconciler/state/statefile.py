@@ -4,6 +4,7 @@ and dns. Reading refuses anything damaged, naming where, and never guesses."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,10 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
         )
     # A "policy" object (postform 0.1 kept the relay policy here) is dropped: the policy
     # is published on its own now.
-    return State(data["lineage"], data["serial"], data["resources"], data.get("dns", {}))
+    revision = data.get("revision", 0)
+    if not isinstance(revision, int) or isinstance(data["serial"], bool) or data["serial"] < 0:
+        raise StateError(f"state file {path} has a damaged serial or revision{hint}")
+    return State(data["lineage"], data["serial"], data["resources"], data.get("dns", {}), revision)
 
 
 def _well_formed(res: Any) -> bool:
@@ -80,6 +84,7 @@ def encode_state(state: State) -> bytes:
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
         "serial": state.serial,
+        "revision": state.revision,
         "lineage": state.lineage,
         "postform_version": __version__,
         "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -89,10 +94,23 @@ def encode_state(state: State) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
 
 
-def peek_header(raw: bytes) -> tuple[int, str, str] | None:
-    """(serial, lineage, updated_at) of a state file's bytes, or None if unreadable."""
+@dataclass(frozen=True)
+class Header:
+    serial: int
+    revision: int
+    lineage: str
+    updated_at: str
+
+
+def peek_header(raw: bytes) -> Header | None:
+    """What identifies a stored state document's version, or None if it is unreadable."""
     try:
         data = json.loads(raw)
-        return int(data["serial"]), str(data["lineage"]), str(data.get("updated_at", "?"))
+        return Header(
+            int(data["serial"]),
+            int(data.get("revision", 0)),
+            str(data["lineage"]),
+            str(data.get("updated_at", "?")),
+        )
     except (ValueError, KeyError, TypeError):
         return None

@@ -73,6 +73,7 @@ class DomainPolicy:
 class RelayPolicy:
     serial: int
     lineage: str
+    revision: int = 0  # observations (DKIM statuses) recorded since the serial's apply
     relay: RelaySettings = field(default_factory=RelaySettings)
     limits: Limits = field(default_factory=Limits)
     domains: Mapping[str, DomainPolicy] = field(default_factory=dict)
@@ -99,6 +100,11 @@ class RelayPolicy:
         object.__setattr__(self, "unsigned", frozenset(unsigned))
         object.__setattr__(self, "return_paths", paths)
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """(serial, revision): a relay reloads when it changes."""
+        return (self.serial, self.revision)
+
     def allowed(self, user: str, address: str) -> bool:
         """May `user` send as `address`? A user a later apply removed may send as nobody."""
         if user not in self.users:
@@ -111,6 +117,7 @@ class RelayPolicy:
             "format": POLICY_FORMAT,
             "version": POLICY_VERSION,
             "serial": self.serial,
+            "revision": self.revision,
             "lineage": self.lineage,
             "relay": _relay_dict(self.relay),
             "limits": asdict(self.limits),
@@ -204,6 +211,7 @@ def _parse(data: dict[str, Any]) -> RelayPolicy:
     return RelayPolicy(
         serial=_typed(data["serial"], int, "serial"),
         lineage=_typed(data["lineage"], str, "lineage"),
+        revision=_typed(data.get("revision", 0), int, "revision"),
         relay=_parse_relay(_typed(data["relay"], dict, "relay")),
         limits=Limits(**{k: _typed(v, int, k) for k, v in data["limits"].items()}),
         domains={

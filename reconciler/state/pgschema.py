@@ -1,0 +1,105 @@
+"""postform's tables in PostgreSQL, created on first use under a schema of their own,
+with a schema version and forward migrations (plain SQL, applied in order under an
+advisory lock, so concurrent first runs do not race).
+
+A role that only reads (a relay) never migrates: it finds the tables the control plane
+made. Several named states share the tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.errors import StateError
+from relay.pgpolicy import POLICY_TABLE
+
+# Serialises migrations across processes (an arbitrary constant; pg_advisory_xact_lock).
+MIGRATION_LOCK = 7_315_004_224_517_001
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: states with their history, lock holders, the names ever used, published policies.
+    f"""
+    CREATE TABLE {{s}}.states (
+        name text PRIMARY KEY,
+        lineage text NOT NULL,
+        serial bigint NOT NULL,
+        revision bigint NOT NULL,
+        document bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_by text NOT NULL);
+    CREATE TABLE {{s}}.state_versions (
+        name text NOT NULL,
+        serial bigint NOT NULL,
+        revision bigint NOT NULL,
+        lineage text NOT NULL,
+        document bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_by text NOT NULL,
+        PRIMARY KEY (name, serial, revision));
+    CREATE TABLE {{s}}.state_names (
+        name text PRIMARY KEY,
+        lineage text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE {{s}}.locks (
+        name text PRIMARY KEY,
+        lock_id text NOT NULL,
+        info jsonb NOT NULL,
+        backend_pid integer NOT NULL);
+    CREATE TABLE {{s}}.{POLICY_TABLE} (
+        name text PRIMARY KEY,
+        serial bigint NOT NULL,
+        revision bigint NOT NULL,
+        lineage text NOT NULL,
+        document bytea NOT NULL,
+        published_at timestamptz NOT NULL DEFAULT now());
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def ensure_schema(conn: Any, schema: str) -> None:
+    """Create or migrate postform's tables in `schema` when they are not current."""
+    from psycopg import sql
+
+    if _version(conn, schema) == SCHEMA_VERSION:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        name = sql.Identifier(schema)
+        exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.meta (key text PRIMARY KEY, value text NOT NULL)"
+            ).format(name)
+        )
+        version = _version(conn, schema) or 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the database schema {schema} is at version {version}; this postform knows "
+                f"{SCHEMA_VERSION}: upgrade postform"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute(MIGRATIONS[number].format(s=name.as_string(conn)))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).format(name),
+            (str(SCHEMA_VERSION),),
+        )
+
+
+def _version(conn: Any, schema: str) -> int | None:
+    row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    from psycopg import sql
+
+    found = conn.execute(
+        sql.SQL("SELECT value FROM {}.meta WHERE key = 'schema_version'").format(
+            sql.Identifier(schema)
+        )
+    ).fetchone()
+    return int(found[0]) if found else 0

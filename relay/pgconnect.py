@@ -1,0 +1,63 @@
+"""Connecting to PostgreSQL, the same way for both planes.
+
+The connection string comes from the environment variable the config names
+(`state.dsn_env`), or, without one, from libpq's own variables (PGHOST, PGPORT,
+PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGPASSFILE, ...): never from the YAML.
+Every connection has a bounded connect timeout, and a failure is a UserError that
+says what failed and where, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from relay.contract.errors import UserError
+
+CONNECT_TIMEOUT = 10  # seconds; a connection string may set its own connect_timeout
+
+
+class DatabaseError(UserError):
+    """PostgreSQL could not be reached, or refused what postform asked."""
+
+
+def conninfo(dsn_env: str | None) -> str:
+    if dsn_env is None:
+        return ""  # libpq reads PGHOST, PGUSER, ... itself
+    value = os.environ.get(dsn_env)
+    if not value:
+        raise DatabaseError(
+            f"the config names {dsn_env} for the PostgreSQL connection string, but it is not "
+            "set in the environment"
+        )
+    return value
+
+
+def where(dsn_env: str | None) -> str:
+    """Where postform connects, for messages: never the password."""
+    if dsn_env:
+        return f"the database in ${dsn_env}"
+    host = os.environ.get("PGHOST", "localhost")
+    return f"the database at {host}:{os.environ.get('PGPORT', '5432')} (PG* variables)"
+
+
+def connect(dsn_env: str | None, *, autocommit: bool = False, purpose: str = "postform") -> Any:
+    """A psycopg connection; DatabaseError naming the target when it cannot be made."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo(dsn_env)
+    extra: dict[str, Any] = {"application_name": purpose}
+    try:
+        if "connect_timeout" not in conninfo_to_dict(info) and not os.environ.get(
+            "PGCONNECT_TIMEOUT"
+        ):
+            extra["connect_timeout"] = CONNECT_TIMEOUT  # never wait without bound
+        return psycopg.connect(info, autocommit=autocommit, **extra)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect to {where(dsn_env)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
