@@ -8,8 +8,9 @@ from the written resources: the relays never see a state without its policy.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,10 +32,12 @@ from reconciler.policy import DKIM_STATUS, policy_for
 from reconciler.render.jsonplan import plan_from_json, render_json
 from reconciler.safety import raise_if_unsafe
 from reconciler.state.backend import StateBackend
+from reconciler.state.local import policy_path
 from reconciler.state.model import State, StateVersion
 from reconciler.state.open import open_backend
 from relay.contract.policy import RelayPolicy
 from relay.durable import atomic_write
+from relay.policysource import FilePolicySource, PolicySource
 from relay.site import RelaySite
 
 
@@ -74,10 +77,22 @@ class Manager:
 
     def site(self) -> RelaySite:
         """Where this config's relays find their policy and keep their data."""
+        settings = self.config.state
+        source: Callable[[], PolicySource]
+        if settings.backend == "postgres":
+            from relay.pgsource import PgPolicySource
+
+            assert settings.name is not None
+            cache = settings.folder / f"{settings.name}.policy.cache.json"
+            source = functools.partial(
+                PgPolicySource, settings.dsn_env, settings.schema, settings.name, cache
+            )
+        else:
+            source = functools.partial(FilePolicySource, policy_path(settings.path))
         return RelaySite(
-            policy_file=Path(self.backend.policy_location()),
+            source=source,
             base=self.config.file.resolve().parent,
-            default_data_dir=self.config.state.folder / "relay",
+            default_data_dir=settings.folder / "relay",
         )
 
     def write(self, state: State) -> State:
@@ -207,7 +222,8 @@ class Manager:
             return
         wanted = policy_for(state)
         current = self.backend.published()
-        if current is None or current.to_dict() != wanted.to_dict():
+        stale = current is None or current.version != wanted.version
+        if stale or current is None or _content(current) != _content(wanted):
             self.backend.publish(wanted)
             ui.info(
                 f"\nPublished the relay policy at serial {state.serial} to "
@@ -278,5 +294,6 @@ class Manager:
 
 
 def _content(policy: RelayPolicy) -> dict[str, Any]:
-    """What a relay enforces, without the revision that only counts observations."""
-    return {**policy.to_dict(), "revision": 0}
+    """What a relay enforces: not the revision (it only counts observations), not when
+    it was published."""
+    return {**policy.to_dict(), "revision": 0, "published_at": ""}

@@ -8,6 +8,8 @@ observed since (a selector turns ACTIVE when its record is verified live).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.state.model import State
@@ -35,14 +37,16 @@ def effective_status(address: str, res: StoredResource, observed: Mapping[str, A
 
 
 def policy_for(state: State) -> RelayPolicy:
-    """The policy of a state as it is stored (its serial, revision and observations)."""
-    return build_policy(
+    """The policy of a state as it is stored (its serial, revision and observations),
+    stamped with the time it is published."""
+    policy = build_policy(
         state.resources,
         state.serial,
         state.lineage or "",
         revision=state.revision,
         observed=state.dns.get(DKIM_STATUS, {}),
     )
+    return replace(policy, published_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def build_policy(

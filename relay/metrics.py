@@ -70,6 +70,18 @@ class Metrics:
             registry=own,
             multiprocess_mode="livemax",
         )
+        self.policy_serial = Gauge(
+            "postform_policy_serial",
+            "Serial of the relay policy this relay enforces.",
+            registry=own,
+            multiprocess_mode="livemax",
+        )
+        self.policy_age = Gauge(
+            "postform_policy_age_seconds",
+            "Seconds since the relay policy this relay enforces was published.",
+            registry=own,
+            multiprocess_mode="livemax",
+        )
         self.latency = Histogram(
             "postform_delivery_latency_seconds",
             "From acceptance to delivery.",

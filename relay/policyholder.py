@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from relay.contract.policy import PolicyError, RelayPolicy
+from relay.contract.policy import PolicyError, PolicyUnavailable, RelayPolicy
 from relay.events import EventLog
 from relay.policysource import PolicySource
 
@@ -26,9 +26,17 @@ class PolicyHolder:
         self.source = source
         self.log = log
         self.interval = interval
-        self.policy = source.load()  # PolicyError: nothing to serve yet
         self._listeners: list[Listener] = []
         self._forced = asyncio.Event()
+        self._last_error = ""
+        try:
+            self.policy = source.load()  # PolicyError: nothing to serve
+        except PolicyUnavailable as exc:
+            if exc.cached is None:
+                raise
+            self.policy = exc.cached  # the source is down: serve the last copy kept here
+            self._last_error = str(exc)
+            log.emit("policy_cached", error=str(exc), serial=self.policy.serial)
 
     def __call__(self) -> RelayPolicy:
         return self.policy
@@ -57,8 +65,13 @@ class PolicyHolder:
         try:
             policy = await loop.run_in_executor(None, self.source.load)
         except PolicyError as exc:
-            self.log.emit("policy_error", error=str(exc), kept_serial=self.policy.serial)
+            if str(exc) != self._last_error:  # once per problem, not once per poll
+                self.log.emit("policy_error", error=str(exc), kept_serial=self.policy.serial)
+                self._last_error = str(exc)
             return False
+        if self._last_error:
+            self.log.emit("policy_source_back", serial=policy.serial)
+            self._last_error = ""
         if policy.version == self.policy.version and not forced:
             return False
         old, self.policy = self.policy, policy

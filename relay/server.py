@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from relay import enforced
 from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
@@ -132,6 +133,16 @@ class Relay:
     def _policy_changed(self, old: RelayPolicy, new: RelayPolicy) -> None:
         if new.limits.messages_per_minute != old.limits.messages_per_minute:
             self.limits.set_rate(new.limits.messages_per_minute)
+        self._enforcing(new)
+
+    def _enforcing(self, policy: RelayPolicy) -> None:
+        """Record which policy this relay enforces (relay status, metrics)."""
+        if self.options.worker[0] == 0:
+            with contextlib.suppress(OSError):
+                enforced.record(self.options.data_dir, policy, self.holder.source.describe())
+        if self.metrics is not None:
+            self.metrics.policy_serial.set(policy.serial)
+            self.metrics.policy_age.set(enforced.policy_age(policy.published_at) or 0.0)
 
     def _context(self) -> ssl.SSLContext:
         if self.options.tls_files is None:
@@ -185,6 +196,7 @@ class Relay:
         """Serve until SIGTERM/SIGINT; reload on SIGHUP or a new policy."""
         loop = asyncio.get_running_loop()
         await self.start()
+        self._enforcing(self.policy)
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.holder.force)
@@ -213,6 +225,9 @@ class Relay:
         while True:
             await asyncio.sleep(1.0)
             self.limits.flush()
+            if self.metrics is not None:
+                age = enforced.policy_age(self.policy.published_at)
+                self.metrics.policy_age.set(age or 0.0)
 
     async def shutdown(self) -> None:
         """Stop accepting; let transactions in progress finish; close idle sessions."""

@@ -1,26 +1,26 @@
 """A relay host's site: where its policy comes from and where it keeps its data.
 
-The relay's commands get a RelaySite from whoever resolved their `--config`
-(the root command line builds it from the YAML's `state:` settings); the relay
-itself never reads the YAML.
+The relay's commands get a RelaySite from whoever resolved their `--config` (the root
+command line builds it from the YAML's `state:` settings): a local policy file beside
+a local state, or the policy table of a PostgreSQL state. The relay never reads the
+YAML's resources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from relay.policysource import FilePolicySource, PolicySource
+from relay.contract.policy import PolicyMissing, RelayPolicy
+from relay.policysource import PolicySource
 
 
 @dataclass(frozen=True)
 class RelaySite:
-    policy_file: Path  # the published policy document
+    source: Callable[[], PolicySource]  # a new source each call (each holds its own state)
     base: Path  # relative paths in the policy (TLS files, data_dir) are relative to this
     default_data_dir: Path  # the data folder when the applied policy names none
-
-    def source(self) -> PolicySource:
-        return FilePolicySource(self.policy_file)
 
     def path(self, value: str) -> Path:
         target = Path(value)
@@ -36,3 +36,10 @@ class RelaySite:
         if applied:
             return self.path(applied)
         return self.default_data_dir
+
+    def current(self) -> RelayPolicy | None:
+        """The published policy, or None when nothing was published yet."""
+        try:
+            return self.source().load()
+        except PolicyMissing:
+            return None

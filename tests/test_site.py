@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from relay.policysource import FilePolicySource
 from relay.site import RelaySite
 
 DATA_DIR_CONFIG = """\
@@ -16,7 +17,12 @@ senders: [noreply@example.com]
 
 
 def test_the_rule_is_override_then_applied_then_default(tmp_path: Path) -> None:
-    site = RelaySite(tmp_path / "p.json", base=tmp_path / "conf", default_data_dir=tmp_path / "d")
+    site = RelaySite(
+        lambda: FilePolicySource(tmp_path / "p.json"),
+        base=tmp_path / "conf",
+        default_data_dir=tmp_path / "d",
+    )
+    assert site.current() is None  # nothing published yet
     assert site.data_dir(None) == tmp_path / "d"
     assert site.data_dir("rel") == tmp_path / "conf" / "rel"
     assert site.data_dir("/abs/dir") == Path("/abs/dir")

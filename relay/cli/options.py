@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from relay.contract.errors import UserError
-from relay.contract.policy import PolicyError
+from relay.contract.policy import PolicyError, PolicyUnavailable, RelayPolicy
 from relay.site import RelaySite
 
 DEFAULT_CONFIG = Path("postform.yaml")
@@ -45,15 +45,27 @@ def site_for(ctx: typer.Context, config: Path) -> RelaySite:
     return site
 
 
+def serving_policy(site: RelaySite) -> RelayPolicy:
+    """The policy a relay starts with: the published one, or the copy this host cached
+    when the source cannot be reached (the relay then says so and keeps trying)."""
+    try:
+        return site.source().load()
+    except PolicyUnavailable as exc:
+        if exc.cached is None:
+            raise
+        return exc.cached
+
+
 def data_folder(site: RelaySite, override: Path | None) -> Path:
     """The data folder by the site's one rule, for commands that do not serve: the
     applied policy's relay.data_dir when a policy has been published."""
-    if override is not None or not site.policy_file.exists():
-        return site.data_dir(None, override)
+    if override is not None:
+        return override
     try:
-        return site.data_dir(site.source().load().relay.data_dir, override)
+        policy = site.current()
     except PolicyError as exc:
         raise UserError(f"cannot tell where the relay keeps its data: {exc}") from None
+    return site.data_dir(policy.relay.data_dir if policy else None)
 
 
 def out(text: str) -> None:

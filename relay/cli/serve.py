@@ -19,6 +19,7 @@ from relay.cli.options import (
     MetricsOpt,
     MxNameserverOpt,
     OutboundPortOpt,
+    serving_policy,
     site_for,
 )
 from relay.contract.errors import ExitStatus, UserError
@@ -59,7 +60,7 @@ def serve(
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     site = site_for(ctx, config)
     _check_addresses(listen or [], metrics)
-    policy = site.source().load()
+    policy = serving_policy(site)
     folder = site.data_dir(policy.relay.data_dir, data_dir)
     from relay.server import RelayOptions
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from relay import enforced
 from relay.cli.options import (
     DEFAULT_CONFIG,
     ConfigOpt,
@@ -40,6 +41,7 @@ def status(
         return ExitStatus.OK
     age = report.oldest_age_seconds
     rows = [
+        ("policy enforced", _policy_line(report)),
         ("queued messages", str(report.queue_messages)),
         ("oldest message", "-" if age is None else f"{age} s"),
         ("suppressed addresses", str(report.suppressed)),
@@ -50,8 +52,25 @@ def status(
     return ExitStatus.OK
 
 
+def _policy_line(report: QueueReport) -> str:
+    if report.policy_serial is None:
+        return "- (no relay has served from this data folder)"
+    age = "" if report.policy_age_seconds is None else f", {report.policy_age_seconds:.0f} s old"
+    return (
+        f"serial {report.policy_serial}.{report.policy_revision} (published "
+        f"{report.policy_published_at or '?'}{age}; loaded {report.policy_loaded_at} from "
+        f"{report.policy_source})"
+    )
+
+
 @dataclass(frozen=True)
 class QueueReport:
+    policy_serial: int | None
+    policy_revision: int | None
+    policy_published_at: str | None
+    policy_age_seconds: float | None
+    policy_loaded_at: str | None
+    policy_source: str | None
     queue_messages: int
     oldest_age_seconds: float | None
     deferred_by_destination: dict[str, int]
@@ -74,7 +93,14 @@ def queue_report(folder: Path) -> QueueReport:
         for rcpt in state.pending() if state else []:
             if state and state.recipients[rcpt].attempts:
                 deferred[domain_of(rcpt)] += 1
+    seen = enforced.read(folder)
     return QueueReport(
+        policy_serial=seen.serial if seen else None,
+        policy_revision=seen.revision if seen else None,
+        policy_published_at=seen.published_at if seen else None,
+        policy_age_seconds=round(age, 1) if seen and (age := seen.age()) is not None else None,
+        policy_loaded_at=seen.loaded_at if seen else None,
+        policy_source=seen.source if seen else None,
         queue_messages=len(ids),
         oldest_age_seconds=round(time.time() - oldest, 1) if oldest else None,
         deferred_by_destination=dict(deferred.most_common()),

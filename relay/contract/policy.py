@@ -40,6 +40,18 @@ class PolicyVersionError(PolicyError):
     """A policy document of a version this postform does not read."""
 
 
+class PolicyMissing(PolicyError):
+    """Nothing has been published yet."""
+
+
+class PolicyUnavailable(PolicyError):
+    """The source cannot be reached now; `cached` is the last copy this host kept."""
+
+    def __init__(self, message: str, cached: RelayPolicy | None) -> None:
+        super().__init__(message)
+        self.cached = cached
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     username: str
@@ -74,6 +86,7 @@ class RelayPolicy:
     serial: int
     lineage: str
     revision: int = 0  # observations (DKIM statuses) recorded since the serial's apply
+    published_at: str = ""  # when the control plane published it (ISO 8601, UTC)
     relay: RelaySettings = field(default_factory=RelaySettings)
     limits: Limits = field(default_factory=Limits)
     domains: Mapping[str, DomainPolicy] = field(default_factory=dict)
@@ -119,6 +132,7 @@ class RelayPolicy:
             "serial": self.serial,
             "revision": self.revision,
             "lineage": self.lineage,
+            "published_at": self.published_at,
             "relay": _relay_dict(self.relay),
             "limits": asdict(self.limits),
             "domains": {name: _domain_dict(d) for name, d in sorted(self.domains.items())},
@@ -212,6 +226,7 @@ def _parse(data: dict[str, Any]) -> RelayPolicy:
         serial=_typed(data["serial"], int, "serial"),
         lineage=_typed(data["lineage"], str, "lineage"),
         revision=_typed(data.get("revision", 0), int, "revision"),
+        published_at=_typed(data.get("published_at", ""), str, "published_at"),
         relay=_parse_relay(_typed(data["relay"], dict, "relay")),
         limits=Limits(**{k: _typed(v, int, k) for k, v in data["limits"].items()}),
         domains={

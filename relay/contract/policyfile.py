@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from relay.contract.policy import PolicyError, RelayPolicy
+from relay.contract.policy import PolicyError, PolicyMissing, RelayPolicy
 from relay.durable import atomic_write
 
 
@@ -25,7 +25,7 @@ def read_policy_file(path: Path) -> RelayPolicy:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PolicyError(f"no relay policy at {path}: run `postform apply` first") from None
+        raise PolicyMissing(f"no relay policy at {path}: run `postform apply` first") from None
     except OSError as exc:
         raise PolicyError(f"cannot read the relay policy {path}: {exc.strerror}") from None
     try:
