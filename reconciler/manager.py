@@ -8,9 +8,9 @@ from the written resources: the relays never see a state without its policy.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,18 +26,18 @@ from reconciler.errors import (
     PostformError,
     StateError,
 )
-from reconciler.plan import Plan
+from reconciler.plan import Action, Plan
 from reconciler.planner import check_not_stale, make_plan
 from reconciler.policy import DKIM_STATUS, policy_for
+from reconciler.relaysite import relay_site
 from reconciler.render.jsonplan import plan_from_json, render_json
 from reconciler.safety import raise_if_unsafe
+from reconciler.secrets import StateSecrets
 from reconciler.state.backend import StateBackend
-from reconciler.state.local import policy_path
 from reconciler.state.model import State, StateVersion
 from reconciler.state.open import open_backend
 from relay.contract.policy import RelayPolicy
 from relay.durable import atomic_write
-from relay.policysource import FilePolicySource, PolicySource
 from relay.site import RelaySite
 
 
@@ -67,6 +67,7 @@ class Manager:
     def __init__(self, config: Config, backend: StateBackend | None = None) -> None:
         self.config = config
         self.backend = backend or open_backend(config)
+        self.secrets = StateSecrets(config.state.encryption)
 
     @classmethod
     def load(cls, path: Path) -> Manager:
@@ -77,32 +78,19 @@ class Manager:
 
     def site(self) -> RelaySite:
         """Where this config's relays find their policy and keep their data."""
-        settings = self.config.state
-        source: Callable[[], PolicySource]
-        if settings.backend == "postgres":
-            from relay.pgsource import PgPolicySource
-
-            assert settings.name is not None
-            cache = settings.folder / f"{settings.name}.policy.cache.json"
-            source = functools.partial(
-                PgPolicySource, settings.dsn_env, settings.schema, settings.name, cache
-            )
-        else:
-            source = functools.partial(FilePolicySource, policy_path(settings.path))
-        return RelaySite(
-            source=source,
-            base=self.config.file.resolve().parent,
-            default_data_dir=settings.folder / "relay",
-        )
+        return relay_site(self.config, self.secrets.passphrase())
 
     def write(self, state: State) -> State:
-        """Store changed resources (serial + 1) and publish their relay policy."""
-        return self.backend.write(state, policy_for)
+        """Store changed resources (serial + 1), their secrets sealed when encryption is
+        on, and publish their relay policy."""
+        sealed = self.secrets.seal(state)
+        return self.backend.write(sealed, policy_for, forget_history=_turned_on(state, sealed))
 
     def observe(self, state: State) -> State:
         """Store changed observations (revision + 1, the serial stays); the relay policy is
         republished only when what it holds changed (a DKIM status moved)."""
-        stored = self.backend.observe(state)
+        sealed = self.secrets.seal(state)
+        stored = self.backend.observe(sealed, forget_history=_turned_on(state, sealed))
         after = policy_for(stored)
         current = self.backend.published()
         if current is None or _content(current) != _content(after):
@@ -134,9 +122,27 @@ class Manager:
 
     def plan(self, replace: Collection[str] = (), destroy: bool = False) -> Plan:
         state = self.read()
-        return make_plan(
+        the_plan = make_plan(
             self.config, state, replace=replace, destroy=destroy, runtime=self._runtime(state)
         )
+        return self._passphrase_note(the_plan)
+
+    def _passphrase_note(self, the_plan: Plan) -> Plan:
+        """Say it at plan time when apply will need the passphrase and it is not set."""
+        missing = self.secrets.missing()
+        making = [
+            c
+            for c in the_plan.changes
+            if c.type in ("dkim", "credential") and c.action in (Action.CREATE, Action.REPLACE)
+        ]
+        if missing is None or not making:
+            return the_plan
+        note = (
+            f"The state's secrets are encrypted and {missing} is not set here: apply needs it "
+            f"to encrypt the {len(making)} DKIM key(s) and credential(s) this plan makes "
+            "(plan, show and state list do not)."
+        )
+        return dataclasses.replace(the_plan, notes=(*the_plan.notes, note))
 
     def _runtime(self, state: State) -> dict[str, Any]:
         """Facts shown in the plan and never changed by it: a new state, and the
@@ -220,6 +226,10 @@ class Manager:
         the state (an interrupted apply, a damaged file, an older postform's state)."""
         if not state.exists:
             return
+        sealed = self.secrets.seal(state)
+        if sealed is not state:  # encryption was just turned on: seal what is stored
+            state = self.observe(state)
+            ui.info(f"\nEncrypted the secrets of the {self.backend.describe()}.\n")
         wanted = policy_for(state)
         current = self.backend.published()
         stale = current is None or current.version != wanted.version
@@ -278,19 +288,10 @@ class Manager:
     def history(self) -> list[StateVersion]:
         return self.backend.history()
 
-    def pull(self) -> bytes:
-        document = self.backend.pull()
-        if document is None:
-            raise StateError(f"the {self.backend.describe()} holds no state")
-        return document
 
-    def push(self, document: bytes, force: bool, lock_timeout: float) -> State:
-        """Store a state document as it is (from `state pull` of another backend), then
-        publish its relay policy."""
-        with self.backend.lock("state push", lock_timeout):
-            stored = self.backend.push(document, force)
-            self.backend.publish(policy_for(stored))
-        return stored
+def _turned_on(before: State, after: State) -> bool:
+    """Sealing was just turned on: the stored versions before hold secrets in the clear."""
+    return before.sealing is None and after.sealing is not None
 
 
 def _content(policy: RelayPolicy) -> dict[str, Any]:

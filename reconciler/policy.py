@@ -46,7 +46,8 @@ def policy_for(state: State) -> RelayPolicy:
         revision=state.revision,
         observed=state.dns.get(DKIM_STATUS, {}),
     )
-    return replace(policy, published_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return replace(policy, published_at=now, sealing=state.sealing)  # secrets copied sealed
 
 
 def build_policy(

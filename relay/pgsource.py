@@ -31,8 +31,10 @@ class PgPolicySource:
         schema: str,
         name: str,
         cache: Path,
+        passphrase: bytes | None = None,
         poll_interval: float = 5.0,
     ) -> None:
+        self.passphrase = passphrase
         self.dsn_env = dsn_env
         self.schema = schema
         self.name = name
@@ -53,7 +55,7 @@ class PgPolicySource:
             self._drop()
             cached = self._cached()
             raise PolicyUnavailable(f"cannot read {self.describe()}: {_why(exc)}", cached) from None
-        policy = _parse(document, self.describe())
+        policy = _parse(document, self.describe(), self.passphrase)
         if self._cached_bytes() != document:
             self.cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write(self.cache, document, mode=0o600)
@@ -107,7 +109,7 @@ class PgPolicySource:
         if document is None:
             return None
         try:
-            return _parse(document, f"the cached policy {self.cache}")
+            return _parse(document, f"the cached policy {self.cache}", self.passphrase)
         except PolicyError:
             return None
 
@@ -115,13 +117,13 @@ class PgPolicySource:
         self._drop()
 
 
-def _parse(document: bytes, what: str) -> RelayPolicy:
+def _parse(document: bytes, what: str, passphrase: bytes | None) -> RelayPolicy:
     try:
         data = json.loads(document)
     except ValueError as exc:
         raise PolicyError(f"{what} is not valid JSON: {exc}") from None
     try:
-        return RelayPolicy.from_dict(data)
+        return RelayPolicy.from_dict(data, passphrase)
     except PolicyError as exc:
         raise type(exc)(f"{what}: {exc}") from None
 

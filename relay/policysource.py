@@ -28,8 +28,9 @@ class PolicySource(Protocol):
 class FilePolicySource:
     """The policy file the local state backend publishes beside the state."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, passphrase: bytes | None = None) -> None:
         self.path = path
+        self.passphrase = passphrase
         self._stamp: Stamp | None = None
 
     def describe(self) -> str:
@@ -39,7 +40,7 @@ class FilePolicySource:
         # The stamp is taken before reading, and kept even if the read fails: a damaged
         # file is reported once, and the next change is read again.
         self._stamp = file_stamp(self.path)
-        return read_policy_file(self.path)
+        return read_policy_file(self.path, self.passphrase)
 
     def changed(self) -> bool:
         return file_stamp(self.path) != self._stamp

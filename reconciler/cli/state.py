@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.output import DEFAULT_CONFIG, ConfigOpt, JsonOpt, LockTimeoutOpt, out
+from reconciler import stateadmin
+from reconciler.cli.output import DEFAULT_CONFIG, ConfigOpt, JsonOpt, LockTimeoutOpt, err, out
 from reconciler.errors import PostformError
 from reconciler.manager import Manager
 from reconciler.render.state import ordered, render_state_json, render_state_text, resource_block
 from relay.contract.errors import ExitStatus
+from relay.contract.sealing import read_passphrase
 
 state_app = typer.Typer(
     rich_markup_mode=None, help="Inspect the stored state.", no_args_is_help=True
@@ -21,16 +23,29 @@ state_app = typer.Typer(
 
 def show(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> ExitStatus:
     """Show the stored state, secrets redacted."""
-    state = Manager.load(config).state()
+    manager = Manager.load(config)
+    state = manager.state()
     out(render_state_json(state) if as_json else render_state_text(state))
+    _passphrase_note(manager)
     return ExitStatus.OK
+
+
+def _passphrase_note(manager: Manager) -> None:
+    """This command needs no secret; say which ones do when the passphrase is missing."""
+    missing = manager.secrets.missing()
+    if missing is not None:
+        err(
+            f"Note: {missing} is not set. Reading the state does not need it; apply (when it "
+            "makes DKIM keys or credentials), state rekey and relay serve do."
+        )
 
 
 @state_app.command("list")
 def state_list(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
     """List the addresses of every resource in the state."""
-    state = Manager.load(config).state()
-    out("".join(f"{address}\n" for address, _ in ordered(state)))
+    manager = Manager.load(config)
+    out("".join(f"{address}\n" for address, _ in ordered(manager.state())))
+    _passphrase_note(manager)
     return ExitStatus.OK
 
 
@@ -58,10 +73,39 @@ def state_history(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
     return ExitStatus.OK
 
 
+@state_app.command("rekey")
+def state_rekey(
+    new_passphrase_env: Annotated[
+        str | None,
+        typer.Option("--new-passphrase-env", help="The variable holding the new passphrase."),
+    ] = None,
+    new_key_file: Annotated[
+        Path | None, typer.Option("--new-key-file", help="A file holding the new passphrase.")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> ExitStatus:
+    """Seal every secret of the state under a new passphrase (the current one opens them)."""
+    if (new_passphrase_env is None) == (new_key_file is None):
+        raise PostformError("give exactly one of --new-passphrase-env and --new-key-file")
+    new = read_passphrase(new_passphrase_env, new_key_file)
+    if new is None:
+        raise PostformError(f"the environment variable {new_passphrase_env} is not set")
+    manager = Manager.load(config)
+    stored = stateadmin.rekey(manager, new, lock_timeout)
+    out(
+        f"Re-encrypted the secrets of the {manager.backend.describe()} (serial {stored.serial})"
+        " and published the relay policy. Give the relays and the CI the new passphrase now "
+        "(where state.encryption names it): until then they cannot open the new policy, and "
+        "relays keep serving the last one they could.\n"
+    )
+    return ExitStatus.OK
+
+
 @state_app.command("pull")
 def state_pull(config: ConfigOpt = DEFAULT_CONFIG) -> ExitStatus:
     """Print the stored state document as stored (secrets stay encrypted when they are)."""
-    document = Manager.load(config).pull()
+    document = stateadmin.pull(Manager.load(config))
     sys.stdout.buffer.write(document)
     sys.stdout.flush()
     return ExitStatus.OK
@@ -82,7 +126,7 @@ def state_push(
     except OSError as exc:
         raise PostformError(f"cannot read {file}: {exc.strerror}") from None
     manager = Manager.load(config)
-    stored = manager.push(document, force, lock_timeout)
+    stored = stateadmin.push(manager, document, force, lock_timeout)
     out(
         f"Pushed serial {stored.serial} (lineage {stored.lineage}) to the "
         f"{manager.backend.describe()}, and published its relay policy.\n"

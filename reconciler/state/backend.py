@@ -30,14 +30,19 @@ class StateBackend(Protocol):
         """The current state; an empty State (lineage None) when none was ever written."""
         ...
 
-    def write(self, state: State, policy_for: PolicyFor | None = None) -> State:
+    def write(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
         """Store changed resources as serial `state.serial + 1` (a new state gets a lineage)
         and publish `policy_for(stored)`; return what was stored. Refuses (StaleStateError)
         when the stored state is no longer the one `state` was read as: a write based on a
-        stale read never lands. Never leaves a damaged state behind."""
+        stale read never lands. Never leaves a damaged state behind. `forget_history` drops
+        the stored earlier versions (they hold secrets in the clear)."""
         ...
 
-    def observe(self, state: State, policy_for: PolicyFor | None = None) -> State:
+    def observe(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
         """Store changed observations as revision `state.revision + 1`, same serial."""
         ...
 

@@ -90,27 +90,39 @@ class LocalBackend:
             )
         return " Restore it from your backups."
 
-    def write(self, state: State, policy_for: PolicyFor | None = None) -> State:
+    def write(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
         lineage = state.lineage or str(uuid.uuid4())
-        return self._store(
-            state, replace(state, lineage=lineage, serial=state.serial + 1), policy_for
-        )
+        new = replace(state, lineage=lineage, serial=state.serial + 1)
+        return self._store(state, new, policy_for, forget_history)
 
-    def observe(self, state: State, policy_for: PolicyFor | None = None) -> State:
-        return self._store(state, replace(state, revision=state.revision + 1), policy_for)
+    def observe(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
+        new = replace(state, revision=state.revision + 1)
+        return self._store(state, new, policy_for, forget_history)
 
-    def _store(self, based_on: State, new: State, policy_for: PolicyFor | None) -> State:
+    def _store(
+        self, based_on: State, new: State, policy_for: PolicyFor | None, forget: bool
+    ) -> State:
+        """Write `new` over `based_on`; `forget` replaces the backup too (it held secrets
+        in the clear)."""
         self._check_current(based_on)
-        self._replace_file(encode_state(new))
+        payload = encode_state(new)
+        self._replace_file(payload, backup=payload if forget else None)
         self._seen = (new.serial, new.revision, file_stamp(self.path))
         if policy_for is not None:
             self.publish(policy_for(new))
         return new
 
-    def _replace_file(self, payload: bytes) -> None:
+    def _replace_file(self, payload: bytes, backup: bytes | None = None) -> None:
+        """Write `payload` as the state, the previous state (or `backup`) as the backup."""
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.path.exists():
+            if backup is not None:
+                atomic_write(backup_path(self.path), backup)
+            elif self.path.exists():
                 atomic_write(backup_path(self.path), self.path.read_bytes())
             atomic_write(self.path, payload)
         except OSError as exc:
@@ -186,7 +198,7 @@ class LocalBackend:
 
     def published(self) -> RelayPolicy | None:
         try:
-            return read_policy_file(self.policy_file)
+            return read_policy_file(self.policy_file, keep_sealed=True)
         except PolicyError:
             return None
 

@@ -25,6 +25,9 @@ class State:
     # Observations: verification results, DKIM status moves, what push published.
     dns: dict[str, Any] = field(default_factory=dict)
     revision: int = 0
+    # How the secrets in `resources` are sealed (relay/contract/sealing.py), or None when
+    # they are stored in the clear. Secrets stay sealed in memory: only relays open them.
+    sealing: dict[str, Any] | None = None
 
     @property
     def exists(self) -> bool:

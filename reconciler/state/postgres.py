@@ -86,16 +86,22 @@ class PostgresBackend:
             return State()
         return decode_state(bytes(row[0]), Path(f"postgres:{self.name}"), "")
 
-    def write(self, state: State, policy_for: PolicyFor | None = None) -> State:
+    def write(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
         lineage = state.lineage or _new_lineage()
         new = replace(state, lineage=lineage, serial=state.serial + 1)
-        return self._guard(lambda: self._store(state, new, policy_for))
+        return self._guard(lambda: self._store(state, new, policy_for, forget_history))
 
-    def observe(self, state: State, policy_for: PolicyFor | None = None) -> State:
+    def observe(
+        self, state: State, policy_for: PolicyFor | None = None, forget_history: bool = False
+    ) -> State:
         new = replace(state, revision=state.revision + 1)
-        return self._guard(lambda: self._store(state, new, policy_for))
+        return self._guard(lambda: self._store(state, new, policy_for, forget_history))
 
-    def _store(self, based_on: State | None, new: State, policy_for: PolicyFor | None) -> State:
+    def _store(
+        self, based_on: State | None, new: State, policy_for: PolicyFor | None, forget: bool
+    ) -> State:
         import psycopg
 
         conn = self._db()
@@ -103,6 +109,8 @@ class PostgresBackend:
             with conn.transaction():
                 if based_on is not None:
                     self._check_current(conn, based_on)
+                if forget:
+                    self._forget_clear_versions(conn)
                 self._put(conn, new, encode_state(new))
                 if policy_for is not None:
                     self._publish(conn, policy_for(new))
@@ -112,6 +120,10 @@ class PostgresBackend:
                 "was written. Run the command again."
             ) from None
         return new
+
+    def _forget_clear_versions(self, conn: Any) -> None:
+        """The first sealed write: the versions before it hold secrets in the clear."""
+        conn.execute(self._sql("DELETE FROM {s}.state_versions WHERE name = %s"), (self.name,))
 
     def _check_current(self, conn: Any, state: State) -> None:
         row = conn.execute(
@@ -258,7 +270,7 @@ class PostgresBackend:
         if row is None:
             return None
         try:
-            return RelayPolicy.from_dict(json.loads(bytes(row[0])))
+            return RelayPolicy.from_dict(json.loads(bytes(row[0])), keep_sealed=True)
         except (PolicyError, ValueError):
             return None
 

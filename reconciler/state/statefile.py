@@ -67,7 +67,12 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
     revision = data.get("revision", 0)
     if not isinstance(revision, int) or isinstance(data["serial"], bool) or data["serial"] < 0:
         raise StateError(f"state file {path} has a damaged serial or revision{hint}")
-    return State(data["lineage"], data["serial"], data["resources"], data.get("dns", {}), revision)
+    sealing = data.get("sealing")
+    if sealing is not None and not isinstance(sealing, dict):
+        raise StateError(f"state file {path} has a damaged sealing header{hint}")
+    return State(
+        data["lineage"], data["serial"], data["resources"], data.get("dns", {}), revision, sealing
+    )
 
 
 def _well_formed(res: Any) -> bool:
@@ -80,7 +85,7 @@ def _well_formed(res: Any) -> bool:
 
 
 def encode_state(state: State) -> bytes:
-    doc = {
+    doc: dict[str, Any] = {
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
         "serial": state.serial,
@@ -91,6 +96,8 @@ def encode_state(state: State) -> bytes:
         "resources": state.resources,
         "dns": state.dns,
     }
+    if state.sealing is not None:
+        doc["sealing"] = state.sealing
     return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
 
 

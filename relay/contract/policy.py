@@ -1,6 +1,6 @@
 """The relay policy: the one document the control plane publishes and relays enforce.
 
-Frozen, typed, versioned. `to_dict`/`from_dict` are its only wire form, and
+Frozen, typed, versioned. `to_dict`/`from_dict` (policydoc.py) are its only wire form, and
 `from_dict` checks the version first: a relay meets a document written by a
 newer postform with a clear PolicyVersionError (and keeps serving the last one
 it understood) instead of misreading it. Each DKIM private key appears once.
@@ -14,17 +14,14 @@ Version history: 1 was an untyped object inside the state file (postform 0.1);
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from relay.contract.dkim import DKIM_ALGORITHMS, DkimStatus
+from relay.contract.dkim import DkimStatus
 from relay.contract.errors import UserError
 from relay.contract.settings import (
-    DeliverySettings,
     Limits,
     RelaySettings,
-    Smarthost,
-    TlsFiles,
 )
 from relay.contract.suppression import SuppressionReason
 
@@ -94,6 +91,9 @@ class RelayPolicy:
     users: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     credentials: Mapping[str, Credential] = field(default_factory=dict, repr=False)
     suppressions: Mapping[str, SuppressionReason] = field(default_factory=dict)
+    # How private keys and password hashes are sealed, when they are (sealing.py). A relay
+    # opens them when it reads the document; the control plane copies them sealed.
+    sealing: Mapping[str, Any] | None = field(default=None, repr=False)
     # Derived once from `domains`; what the SMTP handler looks up per message.
     signing: Mapping[str, SigningKey] = field(init=False, repr=False)
     unsigned: frozenset[str] = field(init=False)  # domains with selectors, none ACTIVE
@@ -126,153 +126,18 @@ class RelayPolicy:
         return allowed is None or address in allowed
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": POLICY_FORMAT,
-            "version": POLICY_VERSION,
-            "serial": self.serial,
-            "revision": self.revision,
-            "lineage": self.lineage,
-            "published_at": self.published_at,
-            "relay": _relay_dict(self.relay),
-            "limits": asdict(self.limits),
-            "domains": {name: _domain_dict(d) for name, d in sorted(self.domains.items())},
-            "senders": sorted(self.senders),
-            "users": {u: None if s is None else sorted(s) for u, s in sorted(self.users.items())},
-            "credentials": {
-                c.username: {"user": c.user, "name": c.name, "password_hash": c.password_hash}
-                for c in self.credentials.values()
-            },
-            "suppressions": {a: str(r) for a, r in sorted(self.suppressions.items())},
-        }
+        from relay.contract.policydoc import to_document
+
+        return to_document(self)
 
     @classmethod
-    def from_dict(cls, data: Any) -> RelayPolicy:
+    def from_dict(
+        cls, data: Any, passphrase: bytes | None = None, *, keep_sealed: bool = False
+    ) -> RelayPolicy:
         """Read a document; PolicyVersionError for another version, PolicyError when it is
-        not a policy or is damaged (the message says where)."""
-        check_version(data)
-        try:
-            return _parse(data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise PolicyError(f"the policy document is damaged: {_describe(exc)}") from None
+        not a policy, is damaged (the message says where), or its secrets do not open with
+        `passphrase`. With `keep_sealed` sealed secrets stay as they are (the control plane
+        compares stored forms and never needs them)."""
+        from relay.contract.policydoc import from_document
 
-
-def check_version(data: Any) -> None:
-    if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
-        raise PolicyError("not a postform relay policy document")
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise PolicyError(f"the policy document has no valid version ({version!r})")
-    if version > POLICY_VERSION:
-        raise PolicyVersionError(
-            f"the policy is version {version}, newer than this postform reads "
-            f"({POLICY_VERSION}): upgrade postform on this relay"
-        )
-    if version < POLICY_VERSION:
-        raise PolicyVersionError(
-            f"the policy is version {version}, older than this postform reads "
-            f"({POLICY_VERSION}): run `postform apply` with this version to republish it"
-        )
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
-
-
-def _relay_dict(relay: RelaySettings) -> dict[str, Any]:
-    return {
-        "hostname": relay.hostname,
-        "listen": list(relay.listen),
-        "tls": None if relay.tls is None else asdict(relay.tls),
-        "data_dir": relay.data_dir,
-        "smarthost": None if relay.smarthost is None else asdict(relay.smarthost),
-        "delivery": asdict(relay.delivery),
-    }
-
-
-def _domain_dict(domain: DomainPolicy) -> dict[str, Any]:
-    return {
-        "return_path": domain.return_path,
-        "dkim": [
-            {
-                "selector": k.selector,
-                "algorithm": k.algorithm,
-                "status": str(k.status),
-                "created_at": k.created_at,
-                "private_key": k.private_key,
-            }
-            for k in domain.keys
-        ],
-    }
-
-
-def _typed(value: Any, kind: type, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"{what} is {type(value).__name__}, expected {kind.__name__}")
-    return value
-
-
-def _strings(values: Any, what: str) -> frozenset[str]:
-    out = frozenset(_typed(values, list, what))
-    if not all(isinstance(v, str) for v in out):
-        raise TypeError(f"{what} holds a value that is not a string")
-    return out
-
-
-def _parse(data: dict[str, Any]) -> RelayPolicy:
-    users = _typed(data["users"], dict, "users")
-    return RelayPolicy(
-        serial=_typed(data["serial"], int, "serial"),
-        lineage=_typed(data["lineage"], str, "lineage"),
-        revision=_typed(data.get("revision", 0), int, "revision"),
-        published_at=_typed(data.get("published_at", ""), str, "published_at"),
-        relay=_parse_relay(_typed(data["relay"], dict, "relay")),
-        limits=Limits(**{k: _typed(v, int, k) for k, v in data["limits"].items()}),
-        domains={
-            _typed(name, str, "a domain name"): _parse_domain(name, body)
-            for name, body in _typed(data["domains"], dict, "domains").items()
-        },
-        senders=_strings(data["senders"], "senders"),
-        users={
-            u: None if s is None else _strings(s, f"users.{u}.senders") for u, s in users.items()
-        },
-        credentials={
-            username: Credential(username, c["user"], c["name"], c["password_hash"])
-            for username, c in _typed(data["credentials"], dict, "credentials").items()
-        },
-        suppressions={
-            _typed(a, str, "a suppressed address"): SuppressionReason(r)
-            for a, r in _typed(data["suppressions"], dict, "suppressions").items()
-        },
-    )
-
-
-def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
-    tls, smarthost = relay["tls"], relay["smarthost"]
-    return RelaySettings(
-        hostname=_typed(relay["hostname"], str, "relay.hostname"),
-        listen=tuple(_typed(relay["listen"], list, "relay.listen")),
-        tls=None if tls is None else TlsFiles(**tls),
-        data_dir=relay["data_dir"],
-        smarthost=None if smarthost is None else Smarthost(**smarthost),
-        delivery=DeliverySettings(**relay["delivery"]),
-    )
-
-
-def _parse_domain(name: str, body: dict[str, Any]) -> DomainPolicy:
-    keys = []
-    for k in _typed(body["dkim"], list, f"domains.{name}.dkim"):
-        if k["algorithm"] not in DKIM_ALGORITHMS:
-            raise ValueError(f"domains.{name}: unknown DKIM algorithm {k['algorithm']!r}")
-        keys.append(
-            SigningKey(
-                name,
-                _typed(k["selector"], str, "a selector"),
-                k["algorithm"],
-                _typed(k["private_key"], str, "a private key"),
-                _typed(k["created_at"], str, "created_at"),
-                DkimStatus(k["status"]),
-            )
-        )
-    return DomainPolicy(body["return_path"], tuple(keys))
+        return from_document(data, passphrase, keep_sealed=keep_sealed)

@@ -20,8 +20,11 @@ def write_policy_file(path: Path, policy: RelayPolicy) -> None:
     atomic_write(path, payload.encode() + b"\n", mode=0o600)
 
 
-def read_policy_file(path: Path) -> RelayPolicy:
-    """The published policy; PolicyError saying what to do when there is none."""
+def read_policy_file(
+    path: Path, passphrase: bytes | None = None, *, keep_sealed: bool = False
+) -> RelayPolicy:
+    """The published policy, its secrets opened with `passphrase` (or kept sealed);
+    PolicyError saying what to do when there is none."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -33,6 +36,6 @@ def read_policy_file(path: Path) -> RelayPolicy:
     except ValueError as exc:
         raise PolicyError(f"the relay policy {path} is not valid JSON: {exc}") from None
     try:
-        return RelayPolicy.from_dict(data)
+        return RelayPolicy.from_dict(data, passphrase, keep_sealed=keep_sealed)
     except PolicyError as exc:
         raise type(exc)(f"{path}: {exc}") from None
