@@ -107,6 +107,7 @@ def _state(config: Path, state: dict[str, Any]) -> StateSettings:
         dsn_env=state.get("dsn_env"),
         schema=state.get("schema", DEFAULT_SCHEMA),
         history=state.get("history", DEFAULT_HISTORY),
+        relay_role=state.get("relay_role"),
         encryption=Encryption(
             passphrase_env=encryption.get("passphrase_env"),
             key_file=_beside(config, key_file) if key_file else None,

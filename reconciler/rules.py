@@ -66,7 +66,7 @@ def senders_of(doc: Document) -> list[SenderRow]:
     return rows
 
 
-_POSTGRES_ONLY = ("name", "dsn_env", "schema", "history")
+_POSTGRES_ONLY = ("name", "dsn_env", "schema", "history", "relay_role")
 
 
 def check_state(doc: Document) -> Iterator[Reason]:

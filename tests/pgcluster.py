@@ -77,6 +77,15 @@ class PgCluster:
         )  # fmt: skip
         return result.stdout
 
+    def run_file(self, path: Path, dbname: str, **variables: str) -> str:
+        """psql -f FILE as the superuser, with -v NAME=VALUE variables."""
+        args = [f"--set={k}={v}" for k, v in variables.items()]
+        result = subprocess.run(
+            ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", self.dsn(dbname), *args, "-f", str(path)],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return result.stdout
+
     def create_database(self, name: str) -> str:
         self.sql(f'CREATE DATABASE "{name}"')
         return self.dsn(name)

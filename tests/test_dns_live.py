@@ -283,3 +283,30 @@ def test_a_ttl_change_is_pushed(dns_project: Path, cli, knot) -> None:
     assert answer.answer[0].ttl == 7200
     again = push(cli, dns_project, knot)
     assert again.out.startswith("No changes")
+
+
+def test_observations_never_bump_the_serial_or_make_a_saved_plan_stale(
+    dns_project: Path, cli, knot
+) -> None:
+    cli(dns_project, "apply", "--auto-approve")
+    push_all(cli, dns_project, knot)
+    assert verify(cli, dns_project, knot).code == 0  # selectors turn ACTIVE: a new policy
+    policy_file = dns_project / "state" / "state.policy.json"
+    published = policy_file.stat().st_ino
+    config = dns_project / "postform.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "senders: [noreply@example.com]", "senders: [noreply@example.com, b@example.com]"
+        )
+    )
+    assert cli(dns_project, "plan", "--out", "saved.json").code == 0
+    serial = read_state(dns_project / STATE).serial
+    for _ in range(2):  # a scheduled refresh: everything already ok
+        refreshed = cli(dns_project, "refresh", "--nameserver", knot.server)
+        assert refreshed.code == 0 and "7 ok, 0 not" in refreshed.out
+    state = read_state(dns_project / STATE)
+    assert state.serial == serial and state.revision >= 3
+    assert policy_file.stat().st_ino == published  # nothing new for the relays to load
+    applied = cli(dns_project, "apply", "saved.json")
+    assert applied.code == 0, applied.err  # not stale
+    assert read_state(dns_project / STATE).serial == serial + 1

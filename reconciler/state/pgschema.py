@@ -57,12 +57,34 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def ensure_schema(conn: Any, schema: str) -> None:
-    """Create or migrate postform's tables in `schema` when they are not current."""
+def ensure_schema(conn: Any, schema: str, relay_role: str | None = None) -> None:
+    """Create or migrate postform's tables in `schema` when they are not current, and let
+    `relay_role` read the published policy (and nothing else)."""
+    if _version(conn, schema) != SCHEMA_VERSION:
+        _migrate(conn, schema)
+    if relay_role is not None:
+        _grant_relay(conn, schema, relay_role)
+
+
+def _grant_relay(conn: Any, schema: str, role: str) -> None:
     from psycopg import sql
 
-    if _version(conn, schema) == SCHEMA_VERSION:
+    table = f"{schema}.{POLICY_TABLE}"
+    row = conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", (role, table)).fetchone()
+    if row and row[0]:
         return
+    name = sql.Identifier(schema)
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(name, sql.Identifier(role)))
+    conn.execute(
+        sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
+            name, sql.Identifier(POLICY_TABLE), sql.Identifier(role)
+        )
+    )
+
+
+def _migrate(conn: Any, schema: str) -> None:
+    from psycopg import sql
+
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         name = sql.Identifier(schema)

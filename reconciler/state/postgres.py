@@ -52,7 +52,9 @@ class PostgresBackend:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings.dsn_env, autocommit=True, purpose="postform")
             weakref.finalize(self, self._conn.close)  # closed when the backend goes
-            self._guard(lambda: ensure_schema(self._conn, self.settings.schema))
+            self._guard(
+                lambda: ensure_schema(self._conn, self.settings.schema, self.settings.relay_role)
+            )
         return self._conn
 
     def close(self) -> None:

@@ -31,4 +31,5 @@ class StateSettings:
     dsn_env: str | None = None  # postgres: the variable holding the connection string
     schema: str = DEFAULT_SCHEMA
     history: int = DEFAULT_HISTORY
+    relay_role: str | None = None  # postgres: granted SELECT on the published policy
     encryption: Encryption | None = None

@@ -1,0 +1,50 @@
+"""The database roles the README documents (examples/postgres/roles.sql): CI applies as
+postform_ci; a relay serves as postform_relay, which can read the published policy and
+nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.relayproc import RELAY_CONFIG, RelayProcess, message
+
+ROLES = Path(__file__).resolve().parent.parent / "examples" / "postgres" / "roles.sql"
+STATE = (
+    "state: {{backend: postgres, name: production, dsn_env: POSTFORM_PG_DSN, "
+    "relay_role: postform_relay}}\n"
+)
+
+
+def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
+    tmp_path: Path, pg_cluster, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dbname = pg_dsn.split("dbname=")[1].split()[0]
+    pg_cluster.run_file(ROLES, dbname, db=dbname)
+    ci_dsn = pg_cluster.dsn(dbname, user="postform_ci")
+    relay_dsn = pg_cluster.dsn(dbname, user="postform_relay")
+    monkeypatch.setenv("POSTFORM_PG_DSN", ci_dsn)
+    config = RELAY_CONFIG.replace("state: {{path: state/state.json}}\n", STATE).format(
+        per_minute=18000, per_day=50000, max_bytes=2097152
+    )
+    relay = RelayProcess(tmp_path / "relay", config=config)  # applies as postform_ci
+    monkeypatch.setenv("POSTFORM_PG_DSN", relay_dsn)
+    relay.start()
+    try:
+        client = relay.smtp()
+        assert client.sendmail("noreply@example.com", ["a@example.org"], message()) == {}
+        client.quit()
+    finally:
+        assert relay.stop() == 0
+    for table in ("states", "state_versions", "locks"):
+        denied = subprocess.run(
+            ["psql", "-X", "-At", "-d", relay_dsn, "-c", f"SELECT count(*) FROM postform.{table}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert denied.returncode != 0 and "permission denied" in denied.stderr, table
+    refused = relay.postform("plan", check=False)  # the relay's role cannot run the control plane
+    assert refused.returncode == 1 and "permission denied" in refused.stderr
