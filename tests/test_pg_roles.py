@@ -1,6 +1,6 @@
 """The database roles the README documents (examples/postgres/roles.sql): CI applies as
-postform_ci; a relay serves as postform_relay, which can read the published policy and
-nothing else."""
+postform_ci; pull requests plan as postform_plan, which cannot write; a relay serves as
+postform_relay, which can read the published policy and nothing else."""
 
 from __future__ import annotations
 
@@ -48,3 +48,11 @@ def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
         assert denied.returncode != 0 and "permission denied" in denied.stderr, table
     refused = relay.postform("plan", check=False)  # the relay's role cannot run the control plane
     assert refused.returncode == 1 and "permission denied" in refused.stderr
+    monkeypatch.setenv("POSTFORM_PG_DSN", pg_cluster.dsn(dbname, user="postform_plan"))
+    planned = relay.postform("plan", "--detailed-exitcode", check=False)  # a pull request's job
+    assert planned.returncode == 0 and "No changes." in planned.stdout, planned.stderr
+    config_file = relay.folder / "postform.yaml"
+    config_file.write_text(config_file.read_text().replace("  - plain@unsigned.example\n", ""))
+    assert relay.postform("plan", "--detailed-exitcode", check=False).returncode == 2
+    write = relay.postform("apply", "--auto-approve", check=False)
+    assert write.returncode == 1 and "permission denied" in write.stderr
