@@ -195,11 +195,12 @@ class Relay:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; reload on SIGHUP or a new policy."""
         loop = asyncio.get_running_loop()
-        await self.start()
-        self._enforcing(self.policy)
+        # Handlers first: a signal sent as soon as the relay says it listens is handled.
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.holder.force)
+        await self.start()
+        self._enforcing(self.policy)
         tasks = [loop.create_task(self.holder.follow()), loop.create_task(self._flush_loop())]
         address = self.options.metrics_address
         if self.metrics is not None and address and self.options.worker[0] == 0:

@@ -25,7 +25,9 @@ def pg_bin() -> Path | None:
 
 
 class PgCluster:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable` keeps PostgreSQL's fsync on (benchmarks); tests turn it off."""
+        self.durable = durable
         found = pg_bin()
         if found is None:
             raise RuntimeError("PostgreSQL's server is not installed (apt-get install postgresql)")
@@ -50,8 +52,8 @@ class PgCluster:
                 "--auth=trust", "-E", "UTF8", "--no-sync",
             )  # fmt: skip
         options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=200"
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200"
         )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,

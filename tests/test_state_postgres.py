@@ -234,3 +234,18 @@ def test_a_missing_dsn_variable_or_a_dead_server_is_a_clear_bounded_error(
     assert dead.code == 1 and "cannot connect to the database in $POSTFORM_PG_DSN" in dead.err
     assert time.monotonic() - started < 15 and "Traceback" not in dead.err
     assert sys.executable  # the in-process CLI ran
+
+
+def test_the_connection_can_come_from_libpq_variables_alone(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    parts = dict(item.split("=", 1) for item in pg_dsn.split())
+    for key, variable in (("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE")):
+        monkeypatch.setenv(variable, parts[key])
+    monkeypatch.setenv("PGUSER", parts["user"])
+    monkeypatch.delenv("POSTFORM_PG_DSN", raising=False)
+    config = pg_config(tmp_path)
+    config.write_text(config.read_text().replace(", dsn_env: POSTFORM_PG_DSN", ""))
+    assert cli(tmp_path, "apply", "--auto-approve").code == 0
+    again = cli(tmp_path, "plan", "--detailed-exitcode")
+    assert again.code == 0 and "No changes." in again.out
