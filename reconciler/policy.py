@@ -91,6 +91,7 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         data_dir=attrs.get("data_dir"),
         smarthost=Smarthost(**smarthost) if smarthost else None,
         delivery=DeliverySettings(**(attrs.get("delivery") or {})),
+        proxy_from=tuple(attrs.get("proxy_from") or ()),
     )
 
 

@@ -109,13 +109,15 @@ def check_relay(doc: Document) -> Iterator[Reason]:
         value = relay.get(key)
         if isinstance(value, str) and not names.is_domain(value, underscore):
             yield doc.reason(("relay", key), f"{value!r} is not a valid domain name")
+    proxied = False
     for i, listener in enumerate(as_list(relay.get("listen"))):
-        if isinstance(listener, str) and not _is_listener(listener):
-            yield doc.reason(
-                ("relay", "listen", i),
-                f"{listener!r} is not HOST:PORT, "
-                "HOST:PORT/starttls or HOST:PORT/tls (IPv6 as [::1]:587)",
-            )
+        if not isinstance(listener, str):
+            continue
+        try:
+            proxied |= Listener.parse(listener).proxy
+        except ValueError as exc:
+            yield doc.reason(("relay", "listen", i), str(exc))
+    yield from _check_proxies(doc, relay, proxied)
     for key, version in (("ipv4", 4), ("ipv6", 6)):
         for i, value in enumerate(as_list(relay.get(key))):
             if not isinstance(value, str):
@@ -130,12 +132,22 @@ def check_relay(doc: Document) -> Iterator[Reason]:
                 )
 
 
-def _is_listener(text: str) -> bool:
-    try:
-        Listener.parse(text)
-    except ValueError:
-        return False
-    return True
+def _check_proxies(doc: Document, relay: dict[Any, Any], proxied: bool) -> Iterator[Reason]:
+    """A +proxy listener trusts PROXY headers only from relay.proxy_from."""
+    trusted = as_list(relay.get("proxy_from"))
+    for i, value in enumerate(trusted):
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            yield doc.reason(
+                ("relay", "proxy_from", i), f"{value!r} is not an IP address or network"
+            )
+    if proxied and not trusted:
+        yield doc.reason(
+            ("relay", "listen"),
+            "a +proxy listener needs relay.proxy_from: the load balancers' addresses (a PROXY "
+            "header from anywhere else would let a client pick the address it is seen as)",
+        )
 
 
 def check_limits(doc: Document) -> Iterator[Reason]:

@@ -64,40 +64,54 @@ class PasswordChecker:
 @dataclass
 class FailureTracker:
     """The in-memory LoginThrottle (relay/store/interfaces.py): failed logins per client
-    address within `window` seconds. The first `slow_after` answer at once, later ones
-    after `delay` seconds, and from `block_after` on the address is refused for
-    `block_for` seconds."""
+    address and username within `window` seconds. The first `slow_after` answer at once,
+    later ones after `delay` seconds, and from `block_after` on that username is refused
+    from that address for `block_for` seconds. Keyed by both, so a guesser behind a NAT or
+    a load balancer cannot lock out the other credentials arriving from the same address."""
 
     window: float = 600.0
     slow_after: int = 3
     block_after: int = 5
     block_for: float = 900.0
     delay: float = 1.0
+    max_keys: int = 100_000  # bounded memory, whatever usernames a guesser invents
     clock: Clock = time.monotonic
-    _failures: dict[str, list[float]] = field(default_factory=dict)
-    _blocked: dict[str, float] = field(default_factory=dict)
+    _failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    _blocked: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def blocked(self, peer: str) -> bool:
-        until = self._blocked.get(peer)
+    async def blocked(self, peer: str, username: str) -> bool:
+        key = (peer, username)
+        until = self._blocked.get(key)
         if until is None:
             return False
         if until <= self.clock():
-            del self._blocked[peer]
+            del self._blocked[key]
             return False
         return True
 
-    def fail(self, peer: str) -> int:
+    async def fail(self, peer: str, username: str) -> int:
         """Record a failure; returns how many fall in the window."""
         now = self.clock()
-        recent = [t for t in self._failures.get(peer, []) if t > now - self.window]
+        if len(self._failures) >= self.max_keys:
+            self._prune(now)
+        key = (peer, username)
+        recent = [t for t in self._failures.get(key, []) if t > now - self.window]
         recent.append(now)
-        self._failures[peer] = recent
+        self._failures[key] = recent
         if len(recent) >= self.block_after:
-            self._blocked[peer] = now + self.block_for
+            self._blocked[key] = now + self.block_for
         return len(recent)
+
+    def _prune(self, now: float) -> None:
+        self._failures = {
+            k: v for k, v in self._failures.items() if v and v[-1] > now - self.window
+        }
+        if len(self._failures) >= self.max_keys:  # still full: the oldest half goes
+            ordered = sorted(self._failures.items(), key=lambda kv: kv[1][-1])
+            self._failures = dict(ordered[len(ordered) // 2 :])
 
     def pause_for(self, count: int) -> float:
         return self.delay if count > self.slow_after else 0.0
 
-    def succeed(self, peer: str) -> None:
-        self._failures.pop(peer, None)
+    async def succeed(self, peer: str, username: str) -> None:
+        self._failures.pop((peer, username), None)

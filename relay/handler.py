@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -25,13 +26,21 @@ from relay.contract.policy import Credential, RelayPolicy
 from relay.events import EventLog
 from relay.headers import field_values, split
 from relay.metrics import Metrics, count_message
-from relay.smtp import peer_of
+from relay.smtp import peer_of, socket_peer
 
 
 def _credential(session: Session) -> Credential:
     """The credential the session logged in with (MAIL, RCPT and DATA come after AUTH:
     the server requires it)."""
     return cast(Credential, session.auth_data)
+
+
+def _trusted(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 class RelayHandler:
@@ -52,25 +61,24 @@ class RelayHandler:
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
         peer = peer_of(server.session)
         throttle = self.admission.throttle
-        if throttle.blocked(peer):
-            return await self._refuse(server, peer)
         raw = await self._plain_response(server, args)
         if raw is None:
             return AuthResult(success=False, handled=True)
         decoded = decode_plain(raw)
+        username = decoded[0] if decoded else ""
+        if await throttle.blocked(peer, username):
+            return await self._refuse(server, peer, username)
         cred = None
         if decoded is not None:
             cred = await self.admission.passwords.check(self.policy(), *decoded)
         if cred is None:
-            count = throttle.fail(peer)
-            self.log.emit(
-                "auth_fail", peer=peer, username=decoded[0] if decoded else None, failures=count
-            )
-            if throttle.blocked(peer):
-                return await self._refuse(server, peer)
+            count = await throttle.fail(peer, username)
+            self.log.emit("auth_fail", peer=peer, username=username or None, failures=count)
+            if await throttle.blocked(peer, username):
+                return await self._refuse(server, peer, username)
             await asyncio.sleep(throttle.pause_for(count))
             return AuthResult(success=False, handled=False, message=R.S535_BAD_CREDENTIALS)
-        throttle.succeed(peer)
+        await throttle.succeed(peer, username)
         self.log.emit("auth_ok", peer=peer, username=cred.username, user=cred.user)
         return AuthResult(success=True, auth_data=cred)
 
@@ -84,9 +92,10 @@ class RelayHandler:
         blob = await server.challenge_auth("", encode_to_b64=False)
         return None if blob is MISSING else bytes(blob)
 
-    async def _refuse(self, server: SMTP, peer: str) -> AuthResult:
-        self.log.emit("auth_blocked", peer=peer)
-        await server.push(R.S421_TOO_MANY_AUTH_FAILURES.format(peer=peer))
+    async def _refuse(self, server: SMTP, peer: str, username: str) -> AuthResult:
+        self.log.emit("auth_blocked", peer=peer, username=username or None)
+        reply = R.S421_TOO_MANY_AUTH_FAILURES.format(username=username or "?", peer=peer)
+        await server.push(reply)
         if server.transport is not None:
             server.transport.close()
         return AuthResult(success=False, handled=True)
@@ -115,6 +124,18 @@ class RelayHandler:
         self.log.emit("rejected", peer=peer_of(session), stage=stage, reply=reply, **fields)
         count_message(self.metrics, sender, "rejected")
         return reply
+
+    async def handle_PROXY(
+        self, server: SMTP, session: Session, envelope: Envelope, proxy_data: Any
+    ) -> bool:
+        """A +proxy listener's PROXY header: taken only from a trusted load balancer."""
+        via = socket_peer(session)
+        if not _trusted(via, self.policy().relay.proxy_from):
+            self.log.emit("proxy_refused", peer=via)
+            await server.push(R.S421_NOT_A_TRUSTED_PROXY.format(peer=via))
+            return False
+        self.log.emit("connect", peer=peer_of(session), via=via, listener="starttls+proxy")
+        return True
 
     async def handle_exception(self, error: Exception) -> str:
         """An unexpected failure in a hook: a temporary failure, never a traceback reply."""

@@ -6,7 +6,10 @@ S250_QUEUED = "250 2.0.0 OK: queued as {queue_id}"
 S250_SENDER_OK = "250 2.1.0 Sender OK"
 S250_RECIPIENT_OK = "250 2.1.5 Recipient OK"
 
-S421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed logins from {peer}; try again later"
+S421_TOO_MANY_AUTH_FAILURES = (
+    "421 4.7.0 Too many failed logins for {username} from {peer}; try again later"
+)
+S421_NOT_A_TRUSTED_PROXY = "421 4.7.0 {peer} may not send a PROXY header here"
 S421_SHUTTING_DOWN = "421 4.3.2 Relay shutting down; try again later"
 S451_RATE_LIMITED = "451 4.7.1 Rate limit exceeded: {limit} messages per minute; try again later"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"

@@ -160,7 +160,7 @@ class Relay:
             mode=listener.mode,
             sessions=self.sessions,
             log=self.log,
-            throttle=self.stores.throttle,
+            proxy=listener.proxy,
             hostname=policy.relay.hostname,
             ident="postform relay",
             data_size_limit=policy.limits.max_message_bytes,

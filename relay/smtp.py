@@ -4,12 +4,12 @@
   (aiosmtpd 1.4's `_getaddr` builds a typing.Protocol class on every call, about
   0.2 ms per command); anything else goes to aiosmtpd.
 - aiosmtpd's size replies get an enhanced status code (S552_TOO_BIG).
-- Sessions are registered (for a graceful shutdown) and logged; a client the
-  login throttle blocks is refused at connect.
+- Sessions are registered (for a graceful shutdown) and logged; on a +proxy
+  listener the PROXY header names the client (handle_PROXY in handler.py).
 
-This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`), so the
-aiosmtpd version is pinned (AIOSMTPD_VERSION, pyproject.toml) and
-tests/test_aiosmtpd_pin.py fails when they change.
+This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`) and relies on
+how it renews the session at STARTTLS, so the aiosmtpd version is pinned
+(AIOSMTPD_VERSION, pyproject.toml) and tests/test_aiosmtpd_pin.py fails when they change.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from aiosmtpd.smtp import SMTP
 
 from relay import replies as R
 from relay.events import EventLog
-from relay.store.interfaces import LoginThrottle
 
 AIOSMTPD_VERSION = "1.4.6"
+PROXY_TIMEOUT = 10.0  # seconds a +proxy connection has to send its PROXY header
 _PLAIN_ANGLE_ADDR = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>")
 
 
@@ -49,6 +49,16 @@ def quiet_aiosmtpd() -> None:
 
 
 def peer_of(session: Any) -> str:
+    """The client's address: the one a trusted load balancer's PROXY header names, else
+    the connection's own."""
+    proxied = getattr(session, "proxy_data", None)
+    if proxied is not None and getattr(proxied, "src_addr", None):
+        return str(proxied.src_addr)
+    return socket_peer(session)
+
+
+def socket_peer(session: Any) -> str:
+    """The address the connection itself comes from (a load balancer, when proxied)."""
     peer = session.peer
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
@@ -61,14 +71,16 @@ class RelaySMTP(SMTP):
         mode: str,
         sessions: set[RelaySMTP],
         log: EventLog,
-        throttle: LoginThrottle,
+        proxy: bool = False,
         **kwargs: Any,
     ) -> None:
+        if proxy:  # aiosmtpd reads the header and calls the handler's handle_PROXY
+            kwargs["proxy_protocol_timeout"] = PROXY_TIMEOUT
         super().__init__(handler, **kwargs)
         self.mode = mode
+        self.proxy = proxy
         self.sessions = sessions
         self.log = log
-        self.throttle = throttle
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_ANGLE_ADDR.match(arg)
@@ -84,16 +96,18 @@ class RelaySMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         upgrade = self.transport is not None  # STARTTLS re-enters here
+        previous = self.session
         super().connection_made(transport)
         if upgrade:
+            # aiosmtpd 1.4 starts a new session at STARTTLS: keep who the PROXY header named.
+            if previous is not None and self.session is not None:
+                self.session.proxy_data = previous.proxy_data
             return
         peer = peer_of(self.session)
         self.sessions.add(self)
+        if self.proxy:
+            return  # the real client is known after the PROXY header (handle_PROXY)
         self.log.emit("connect", peer=peer, listener=self.mode)
-        if self.throttle.blocked(peer):
-            if self._handler_coroutine is not None:
-                self._handler_coroutine.cancel()
-            self.close_with(R.S421_TOO_MANY_AUTH_FAILURES.format(peer=peer))
 
     def connection_lost(self, error: Exception | None) -> None:
         super().connection_lost(error)

@@ -76,8 +76,11 @@ class RelayProcess:
         per_day: int = 50000,
         max_bytes: int = 2097152,
         config: str | None = None,
+        proxy: bool = False,
     ) -> None:
+        """`proxy`: the STARTTLS listener takes the PROXY protocol (behind HAProxy)."""
         self.folder = folder
+        self.proxy = proxy
         folder.mkdir(parents=True, exist_ok=True)
         text = config or RELAY_CONFIG.format(
             per_minute=per_minute, per_day=per_day, max_bytes=max_bytes
@@ -119,7 +122,7 @@ class RelayProcess:
             "relay",
             "serve",
             "--listen",
-            f"127.0.0.1:{self.port}/starttls",
+            f"127.0.0.1:{self.port}/starttls{'+proxy' if self.proxy else ''}",
             "--listen",
             f"127.0.0.1:{self.tls_port}/tls",
             "--grace",

@@ -28,9 +28,15 @@ def test_handler_coroutine_is_the_session_task_created_in_connection_made() -> N
     )
 
 
+def test_starttls_starts_a_new_session_so_the_proxy_data_is_carried_over() -> None:
+    source = inspect.getsource(SMTP.connection_made)
+    assert "self.session = self._create_session()" in source  # what RelaySMTP works around
+    assert "previous.proxy_data" in inspect.getsource(RelaySMTP.connection_made)
+
+
 def test_the_override_parses_what_aiosmtpd_parses() -> None:
     async def parse() -> list[tuple[str | None, str | None]]:
-        smtp = RelaySMTP(object(), mode="starttls", sessions=set(), log=None, throttle=None)  # type: ignore[arg-type]
+        smtp = RelaySMTP(object(), mode="starttls", sessions=set(), log=None)  # type: ignore[arg-type]
         plain = SMTP(object())
         args = ["<a@b.example>", "<a@b.example> SIZE=10", "<>", '<"q x"@b.example>']
         mine = [smtp._getaddr(a) for a in args]

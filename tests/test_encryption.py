@@ -134,6 +134,7 @@ def test_postgres_dump_pull_and_the_relay_cache_hold_no_private_key(
         client = relay.smtp()
         assert client.sendmail("noreply@example.com", ["a@example.org"], message()) == {}
         client.quit()
+        relay.wait_for(lambda: relay.events("accepted"), what="accepted")
         signed = [e for e in relay.events("accepted") if e["sender"] == "noreply@example.com"]
         assert signed and signed[-1]["dkim"] == "example.com/ed"  # it opened the key to sign
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from relay.auth import FailureTracker, decode_plain
@@ -41,22 +42,35 @@ def test_daily_counter_resets_at_utc_midnight() -> None:
 def test_failures_slow_then_block_then_expire() -> None:
     clock = Clock()
     tracker = FailureTracker(clock=clock)
-    counts = [tracker.fail("192.0.2.1") for _ in range(4)]
-    assert [tracker.pause_for(c) for c in counts] == [0.0, 0.0, 0.0, 1.0]
-    assert not tracker.blocked("192.0.2.1")
-    tracker.fail("192.0.2.1")
-    assert tracker.blocked("192.0.2.1") and not tracker.blocked("192.0.2.2")
-    clock.now += 901
-    assert not tracker.blocked("192.0.2.1")
+
+    async def run() -> None:
+        counts = [await tracker.fail("192.0.2.1", "app.prod") for _ in range(4)]
+        assert [tracker.pause_for(c) for c in counts] == [0.0, 0.0, 0.0, 1.0]
+        assert not await tracker.blocked("192.0.2.1", "app.prod")
+        await tracker.fail("192.0.2.1", "app.prod")
+        assert await tracker.blocked("192.0.2.1", "app.prod")
+        assert not await tracker.blocked("192.0.2.2", "app.prod")
+        assert not await tracker.blocked("192.0.2.1", "billing.prod")  # another credential
+        clock.now += 901
+        assert not await tracker.blocked("192.0.2.1", "app.prod")
+
+    asyncio.run(run())
 
 
-def test_failures_outside_the_window_do_not_count() -> None:
+def test_failures_outside_the_window_do_not_count_and_memory_is_bounded() -> None:
     clock = Clock()
-    tracker = FailureTracker(clock=clock)
-    for _ in range(4):
-        tracker.fail("a")
-    clock.now += 601
-    assert tracker.fail("a") == 1
+    tracker = FailureTracker(clock=clock, max_keys=100)
+
+    async def run() -> None:
+        for _ in range(4):
+            await tracker.fail("a", "u")
+        clock.now += 601
+        assert await tracker.fail("a", "u") == 1
+        for i in range(1_000):  # a guesser inventing usernames
+            await tracker.fail("b", f"user{i}")
+        assert len(tracker._failures) <= 100
+
+    asyncio.run(run())
 
 
 def test_decode_plain() -> None:

@@ -274,27 +274,33 @@ def test_implicit_tls_listener(relay: RelayProcess) -> None:
     client.quit()
 
 
-def test_repeated_failures_are_slowed_then_refused(relay: RelayProcess) -> None:
-    source = "127.0.0.2"
-    codes = []
-    for _ in range(5):
-        client = relay.smtp(login=None, source=source)
-        try:
-            client.login(relay.creds["app"]["username"], "guess")
-        except smtplib.SMTPAuthenticationError as exc:
-            codes.append(exc.smtp_code)
-        except smtplib.SMTPServerDisconnected:
-            codes.append(421)
-        finally:
-            with contextlib.suppress(OSError):
-                client.close()
+def login_code(relay: RelayProcess, source: str, username: str, password: str) -> int:
+    client = relay.smtp(login=None, source=source)
+    try:
+        client.login(username, password)
+        return 235
+    except smtplib.SMTPAuthenticationError as exc:
+        return exc.smtp_code
+    except smtplib.SMTPServerDisconnected:
+        return 421
+    finally:
+        with contextlib.suppress(OSError):
+            client.close()
+
+
+def test_repeated_failures_are_slowed_then_refused_for_that_username(relay: RelayProcess) -> None:
+    source, app = "127.0.0.2", relay.creds["app"]
+    codes = [login_code(relay, source, app["username"], "guess") for _ in range(5)]
     assert codes[:4] == [535, 535, 535, 535] and codes[4] == 421
-    with pytest.raises(smtplib.SMTPConnectError) as info:
-        smtplib.SMTP("127.0.0.1", relay.port, timeout=10, source_address=(source, 0))
-    assert info.value.smtp_code == 421
-    other = relay.smtp(source="127.0.0.1")  # other addresses are unaffected
-    assert other.noop()[0] == 250
-    other.quit()
+    # blocked for that username from that address, even with its right password ...
+    assert login_code(relay, source, app["username"], app["password"]) == 421
+    # ... while another credential from the same address (a NAT, a balancer) still works,
+    billing = relay.creds["billing"]
+    assert login_code(relay, source, billing["username"], billing["password"]) == 235
+    # and so does the same credential from another address.
+    assert login_code(relay, "127.0.0.1", app["username"], app["password"]) == 235
+    blocked = relay.events("auth_blocked")[-1]
+    assert blocked["peer"] == source and blocked["username"] == app["username"]
 
 
 def test_log_has_one_json_line_per_event_and_no_secrets(relay: RelayProcess) -> None:

@@ -40,24 +40,37 @@ def join_hostport(host: str, port: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """Where the relay listens: `HOST:PORT[/starttls|/tls]` (STARTTLS by default)."""
+    """Where the relay listens: `HOST:PORT[/starttls|/tls][+proxy]` (STARTTLS by default).
+
+    `+proxy`: every connection starts with a PROXY protocol header (v1 or v2) from a
+    load balancer, which names the real client. Only on STARTTLS listeners: with
+    implicit TLS the handshake would come before the header could be read.
+    """
 
     host: str
     port: int
     mode: str  # starttls | tls
+    proxy: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Listener:
-        address, _, mode = text.partition("/")
-        if mode and mode not in LISTENER_MODES:
-            raise ValueError(f"listener {text!r} is not HOST:PORT[/starttls|/tls]")
+        address, _, spec = text.partition("/")
+        mode, plus, flag = spec.partition("+")
+        if (mode and mode not in LISTENER_MODES) or (plus and flag != "proxy"):
+            raise ValueError(f"listener {text!r} is not HOST:PORT[/starttls|/tls][+proxy]")
+        if flag and mode == "tls":
+            raise ValueError(
+                f"listener {text!r}: the PROXY protocol needs a STARTTLS listener (let the "
+                "load balancer pass port 465 through without it, or use 587/starttls+proxy)"
+            )
         try:
             host, port = split_hostport(address)
         except ValueError:
             raise ValueError(
                 f"listener {text!r} is not HOST:PORT[/starttls|/tls] (IPv6 as [::1]:587)"
             ) from None
-        return cls(host, port, mode or "starttls")
+        return cls(host, port, mode or "starttls", proxy=bool(flag))
 
     def __str__(self) -> str:
-        return f"{join_hostport(self.host, self.port)}/{self.mode}"
+        suffix = "+proxy" if self.proxy else ""
+        return f"{join_hostport(self.host, self.port)}/{self.mode}{suffix}"

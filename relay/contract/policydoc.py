@@ -131,6 +131,7 @@ def _relay_dict(relay: RelaySettings) -> dict[str, Any]:
         "data_dir": relay.data_dir,
         "smarthost": None if relay.smarthost is None else asdict(relay.smarthost),
         "delivery": asdict(relay.delivery),
+        "proxy_from": list(relay.proxy_from),
     }
 
 
@@ -201,6 +202,7 @@ def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
         data_dir=relay["data_dir"],
         smarthost=None if smarthost is None else Smarthost(**smarthost),
         delivery=DeliverySettings(**relay["delivery"]),
+        proxy_from=tuple(_typed(relay.get("proxy_from", []), list, "relay.proxy_from")),
     )
 
 

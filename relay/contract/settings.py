@@ -62,3 +62,5 @@ class RelaySettings:
     data_dir: str | None = None
     smarthost: Smarthost | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Load balancers allowed to send a PROXY header on a +proxy listener (IPs, networks).
+    proxy_from: tuple[str, ...] = ()

@@ -77,14 +77,15 @@ class CounterStore(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Failed logins per client: slowed, then blocked for a while."""
+    """Failed logins per client address and username: slowed, then blocked for a while.
+    Async: a fleet's throttle counts in a shared store."""
 
-    def blocked(self, peer: str) -> bool: ...
+    async def blocked(self, peer: str, username: str) -> bool: ...
 
-    def fail(self, peer: str) -> int:
+    async def fail(self, peer: str, username: str) -> int:
         """Record a failure; returns how many fall in the window."""
         ...
 
     def pause_for(self, count: int) -> float: ...
 
-    def succeed(self, peer: str) -> None: ...
+    async def succeed(self, peer: str, username: str) -> None: ...
