@@ -3,8 +3,8 @@ and the 250 that promises it will be delivered.
 
 It adds Date and Message-ID when missing, DKIM-signs with the sender domain's newest
 ACTIVE key, prepends Received, stores the message with its envelope (the 250 is sent
-only once it is on disk), counts the recipients against the daily limit, wakes the
-delivery worker and logs `accepted`.
+only once it is on disk), wakes the delivery worker and logs `accepted`. (Its recipients
+were counted against the daily limit at RCPT.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from relay.contract.policy import Credential, RelayPolicy, SigningKey
 from relay.dkimsign import DkimSigner
 from relay.events import EventLog
 from relay.metrics import Metrics, count_message
-from relay.ratelimit import TenancyLimits
 from relay.spool import Spool, new_queue_id
 
 
@@ -62,7 +61,6 @@ class Signers:
 class Acceptor:
     signers: Signers
     spool: Spool
-    limits: TenancyLimits
     log: EventLog
     metrics: Metrics | None = None
     on_accept: Callable[[], None] = lambda: None
@@ -101,7 +99,6 @@ class Acceptor:
         except Exception as exc:
             self.log.emit("spool_error", queue_id=queue_id, error=str(exc))
             return R.S451_LOCAL_ERROR
-        self.limits.accepted(len(sub.rcpt_tos))
         count_message(self.metrics, sub.sender, "accepted")
         self.on_accept()
         self.log.emit(

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from relay.auth import PasswordChecker
 from relay.contract.policy import RelayPolicy
 from relay.contract.suppression import suppression_key
-from relay.ratelimit import TenancyLimits
-from relay.store.interfaces import LoginThrottle, SuppressionList
+from relay.store.interfaces import LimitGate, LoginThrottle, SuppressionList
 
 
 @dataclass
 class Admission:
     passwords: PasswordChecker
     throttle: LoginThrottle
-    limits: TenancyLimits
+    limits: LimitGate
     suppressions: SuppressionList
 
     def suppression_reason(self, policy: RelayPolicy, address: str) -> str | None:

@@ -27,6 +27,19 @@ from relay.events import EventLog
 from relay.headers import field_values, split
 from relay.metrics import Metrics, count_message
 from relay.smtp import peer_of, socket_peer
+from relay.store.interfaces import Verdict
+
+
+def _reserve(envelope: Envelope) -> None:
+    envelope.postform_reserved = _reserved(envelope) + 1  # type: ignore[attr-defined]
+
+
+def _reserved(envelope: Envelope, clear: bool = False) -> int:
+    """Recipients of this transaction counted against the daily limit (and not yet final)."""
+    count = int(getattr(envelope, "postform_reserved", 0))
+    if clear:
+        envelope.postform_reserved = 0  # type: ignore[attr-defined]
+    return count
 
 
 def _credential(session: Session) -> Credential:
@@ -156,12 +169,20 @@ class RelayHandler:
         if current is None or current.password_hash != cred.password_hash:
             session.authenticated = False  # removed or rotated by a later apply
             return self._reject(session, "MAIL", R.S530_CREDENTIAL_REVOKED, address, user=cred.user)
-        if not self.admission.limits.take_message():
-            limit = policy.limits.messages_per_minute
-            return self._reject(session, "MAIL", R.S451_RATE_LIMITED.format(limit=limit), address)
         reply = self._sender_reply(policy, cred.user, normalize(address), header=False)
         if reply is not None:
             return self._reject(session, "MAIL", reply, address, user=cred.user)
+        # Only a MAIL that passed its checks takes from the rate: a flood of refused ones
+        # cannot starve the other applications.
+        verdict = await self.admission.limits.take_message()
+        if verdict is not Verdict.ADMIT:
+            limit = policy.limits.messages_per_minute
+            limited = (
+                R.S451_RATE_LIMITED.format(limit=limit)
+                if verdict is Verdict.LIMITED
+                else R.S451_CANNOT_ACCOUNT
+            )
+            return self._reject(session, "MAIL", limited, address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -185,13 +206,34 @@ class RelayHandler:
             reply = R.S550_SUPPRESSED.format(address=address, reason=reason)
             return self._reject(session, "RCPT", reply, sender, recipient=target)
         limit = policy.limits.recipients_per_day
-        if self.admission.limits.would_exceed(len(envelope.rcpt_tos) + 1, limit):
-            return self._reject(session, "RCPT", R.S452_DAILY_LIMIT.format(limit=limit), sender)
+        verdict = await self.admission.limits.reserve_recipient(limit)
+        if verdict is not Verdict.ADMIT:
+            reply = (
+                R.S452_DAILY_LIMIT.format(limit=limit)
+                if verdict is Verdict.LIMITED
+                else R.S451_CANNOT_ACCOUNT
+            )
+            return self._reject(session, "RCPT", reply, sender)
+        _reserve(envelope)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return R.S250_RECIPIENT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await self._data(server, session, envelope)
+        if reply.startswith("250"):
+            _reserved(envelope, clear=True)  # counted for good
+        else:
+            self.abandon(envelope)
+        return reply
+
+    def abandon(self, envelope: Envelope) -> None:
+        """A transaction that will not end in a 250: give back its reserved recipients."""
+        count = _reserved(envelope, clear=True)
+        if count:
+            self.admission.limits.release_recipients(count)
+
+    async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data: bytes = envelope.original_content or b""
         cred = _credential(session)
         sender_env = envelope.mail_from or ""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from relay.store.interfaces import CounterStore
+from relay.store.interfaces import CounterStore, Verdict
 
 Clock = Callable[[], float]
 
@@ -70,12 +70,18 @@ class DailyCounter:
         self.count += n
         self.pending += n
 
+    def release(self, n: int) -> None:
+        """Give back reserved recipients whose transaction did not complete."""
+        self._roll()
+        self.count -= n
+        self.pending -= n
+
 
 class TenancyLimits:
-    """The policy's messages_per_minute and recipients_per_day as this relay process
-    enforces them: kept in memory on the SMTP path, saved to a CounterStore every second
-    and at shutdown (so limits survive a restart). With N worker processes each takes
-    1/N of the rate, and the daily total is shared through the store."""
+    """The LimitGate of one relay (relay/store/interfaces.py): messages_per_minute and
+    recipients_per_day kept in memory on the SMTP path, saved to a CounterStore every
+    second and at shutdown (so limits survive a restart). With N worker processes each
+    takes 1/N of the rate, and the daily total is shared through the store."""
 
     def __init__(
         self,
@@ -105,14 +111,20 @@ class TenancyLimits:
     def set_rate(self, per_minute: int) -> None:
         self.bucket.per_minute = self._share(per_minute)
 
-    def take_message(self) -> bool:
-        return self.bucket.take()
+    async def take_message(self) -> Verdict:
+        return Verdict.ADMIT if self.bucket.take() else Verdict.LIMITED
 
-    def would_exceed(self, recipients: int, limit: int) -> bool:
-        return self.daily.would_exceed(recipients, limit)
+    async def reserve_recipient(self, limit: int) -> Verdict:
+        if self.daily.would_exceed(1, limit):
+            return Verdict.LIMITED
+        self.daily.add(1)
+        return Verdict.ADMIT
 
-    def accepted(self, recipients: int) -> None:
-        self.daily.add(recipients)
+    def release_recipients(self, count: int) -> None:
+        self.daily.release(count)
+
+    async def close(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """Save counters; with several workers, learn the shared daily total."""

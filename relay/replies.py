@@ -13,6 +13,9 @@ S421_NOT_A_TRUSTED_PROXY = "421 4.7.0 {peer} may not send a PROXY header here"
 S421_SHUTTING_DOWN = "421 4.3.2 Relay shutting down; try again later"
 S451_RATE_LIMITED = "451 4.7.1 Rate limit exceeded: {limit} messages per minute; try again later"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
+S451_CANNOT_ACCOUNT = (
+    "451 4.3.0 The relay cannot account for this against its limits now; try again later"
+)
 S452_DAILY_LIMIT = (
     "452 4.7.1 Daily recipient limit reached ({limit} per UTC day); try again tomorrow"
 )

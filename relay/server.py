@@ -107,7 +107,7 @@ class Relay:
             Admission(
                 PasswordChecker(), self.stores.throttle, self.limits, self.stores.suppressions
             ),
-            Acceptor(Signers(), self.spool, self.limits, self.log, self.metrics, self._accepted),
+            Acceptor(Signers(), self.spool, self.log, self.metrics, self._accepted),
             self.log,
             self.metrics,
         )

@@ -7,8 +7,9 @@
 - Sessions are registered (for a graceful shutdown) and logged; on a +proxy
   listener the PROXY header names the client (handle_PROXY in handler.py).
 
-This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`) and relies on
-how it renews the session at STARTTLS, so the aiosmtpd version is pinned
+This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`,
+`_set_post_data_state`) and relies on how it renews the session at STARTTLS, so the
+aiosmtpd version is pinned
 (AIOSMTPD_VERSION, pyproject.toml) and tests/test_aiosmtpd_pin.py fails when they change.
 """
 
@@ -109,7 +110,20 @@ class RelaySMTP(SMTP):
             return  # the real client is known after the PROXY header (handle_PROXY)
         self.log.emit("connect", peer=peer, listener=self.mode)
 
+    def _abandon(self) -> None:
+        """The current transaction ends without a 250: its reserved recipients go back."""
+        abandon = getattr(self.event_handler, "abandon", None)
+        if abandon is not None and getattr(self, "envelope", None) is not None:
+            abandon(self.envelope)
+
+    def _set_post_data_state(self) -> None:
+        # aiosmtpd replaces the envelope here on RSET, HELO/EHLO, STARTTLS and after DATA
+        # (before any handler hook sees it): the one place to see every transaction end.
+        self._abandon()
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
+
     def connection_lost(self, error: Exception | None) -> None:
+        self._abandon()  # a transaction cut off
         super().connection_lost(error)
         if self in self.sessions:
             self.sessions.discard(self)

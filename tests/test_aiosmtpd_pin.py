@@ -34,6 +34,13 @@ def test_starttls_starts_a_new_session_so_the_proxy_data_is_carried_over() -> No
     assert "previous.proxy_data" in inspect.getsource(RelaySMTP.connection_made)
 
 
+def test_every_transaction_end_passes_through_set_post_data_state() -> None:
+    assert "self._set_post_data_state()" in inspect.getsource(SMTP._set_rset_state)
+    assert "self._set_rset_state()" in inspect.getsource(SMTP.smtp_RSET)
+    assert "self._set_post_data_state()" in inspect.getsource(SMTP._handle_client)
+    assert "self.envelope = self._create_envelope()" in inspect.getsource(SMTP._set_post_data_state)
+
+
 def test_the_override_parses_what_aiosmtpd_parses() -> None:
     async def parse() -> list[tuple[str | None, str | None]]:
         smtp = RelaySMTP(object(), mode="starttls", sessions=set(), log=None)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ PostgreSQL implementation can mirror it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 
@@ -89,3 +90,32 @@ class LoginThrottle(Protocol):
     def pause_for(self, count: int) -> float: ...
 
     async def succeed(self, peer: str, username: str) -> None: ...
+
+
+class Verdict(Enum):
+    ADMIT = "admit"
+    LIMITED = "limited"  # the limit is reached: 451/452 4.7.1, the client retries later
+    UNAVAILABLE = "unavailable"  # the shared store cannot account for it now: 451 4.3.0
+
+
+class LimitGate(Protocol):
+    """messages_per_minute and recipients_per_day as a relay enforces them. A recipient is
+    counted when RCPT accepts it (reserved) and released if its transaction does not end
+    in a 250, so a day's count is exact; a fleet's implementation leases in batches from
+    a shared store and never admits what it cannot account for."""
+
+    async def take_message(self) -> Verdict: ...
+
+    async def reserve_recipient(self, limit: int) -> Verdict: ...
+
+    def release_recipients(self, count: int) -> None: ...
+
+    def set_rate(self, per_minute: int) -> None: ...
+
+    def flush(self) -> None:
+        """Save what must survive a restart (called every second and at shutdown)."""
+        ...
+
+    async def close(self) -> None:
+        """Give back what was leased and not used."""
+        ...
