@@ -92,6 +92,7 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         smarthost=Smarthost(**smarthost) if smarthost else None,
         delivery=DeliverySettings(**(attrs.get("delivery") or {})),
         proxy_from=tuple(attrs.get("proxy_from") or ()),
+        store=(attrs.get("store") or {}).get("backend", "embedded"),
     )
 
 

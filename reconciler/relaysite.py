@@ -10,6 +10,7 @@ from reconciler.config import Config
 from reconciler.state.local import policy_path
 from relay.policysource import FilePolicySource, PolicySource
 from relay.site import RelaySite
+from relay.store.pgruntime import PgTarget
 
 
 def relay_site(config: Config, passphrase: bytes | None) -> RelaySite:
@@ -17,11 +18,13 @@ def relay_site(config: Config, passphrase: bytes | None) -> RelaySite:
     passwords)."""
     settings = config.state
     source: Callable[[], PolicySource]
+    pg = None
     if settings.backend == "postgres":
         from relay.pgsource import PgPolicySource
 
         assert settings.name is not None
         cache = settings.folder / f"{settings.name}.policy.cache.json"
+        pg = PgTarget(settings.dsn_env, settings.schema, settings.name)
         source = functools.partial(
             PgPolicySource, settings.dsn_env, settings.schema, settings.name, cache, passphrase
         )
@@ -31,4 +34,5 @@ def relay_site(config: Config, passphrase: bytes | None) -> RelaySite:
         source=source,
         base=config.file.resolve().parent,
         default_data_dir=settings.folder / "relay",
+        pg=pg,
     )

@@ -118,6 +118,13 @@ def check_relay(doc: Document) -> Iterator[Reason]:
         except ValueError as exc:
             yield doc.reason(("relay", "listen", i), str(exc))
     yield from _check_proxies(doc, relay, proxied)
+    store = as_dict(relay.get("store")).get("backend")
+    state = as_dict(as_dict(doc.data).get("state")).get("backend", "local")
+    if store == "postgres" and state != "postgres":
+        yield doc.reason(
+            ("relay", "store", "backend"),
+            "a postgres store lives in the state's database: it needs state.backend: postgres",
+        )
     for key, version in (("ipv4", 4), ("ipv6", 6)):
         for i, value in enumerate(as_list(relay.get(key))):
             if not isinstance(value, str):

@@ -41,15 +41,24 @@ def where(dsn_env: str | None) -> str:
     return f"the database at {host}:{os.environ.get('PGPORT', '5432')} (PG* variables)"
 
 
-def connect(dsn_env: str | None, *, autocommit: bool = False, purpose: str = "postform") -> Any:
-    """A psycopg connection; DatabaseError naming the target when it cannot be made."""
+def connect(
+    dsn_env: str | None,
+    *,
+    autocommit: bool = False,
+    purpose: str = "postform",
+    timeout: int | None = None,
+) -> Any:
+    """A psycopg connection; DatabaseError naming the target when it cannot be made.
+    `timeout` overrides the connect timeout (a relay's store never waits long)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     info = conninfo(dsn_env)
     extra: dict[str, Any] = {"application_name": purpose}
     try:
-        if "connect_timeout" not in conninfo_to_dict(info) and not os.environ.get(
+        if timeout is not None:
+            extra["connect_timeout"] = timeout
+        elif "connect_timeout" not in conninfo_to_dict(info) and not os.environ.get(
             "PGCONNECT_TIMEOUT"
         ):
             extra["connect_timeout"] = CONNECT_TIMEOUT  # never wait without bound

@@ -13,7 +13,6 @@ import functools
 import signal
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from relay import enforced
 from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
-from relay.auth import FailureTracker, PasswordChecker
+from relay.auth import PasswordChecker
 from relay.contract.hostport import Listener
 from relay.contract.policy import PolicyError, RelayPolicy
 from relay.delivery import DeliveryWorker
@@ -30,11 +29,10 @@ from relay.handler import RelayHandler
 from relay.metrics import Metrics
 from relay.policyholder import PolicyHolder
 from relay.policysource import PolicySource
-from relay.ratelimit import TenancyLimits
 from relay.smtp import RelaySMTP, quiet_aiosmtpd
 from relay.spool import Spool
-from relay.store.interfaces import CounterStore, LoginThrottle, SuppressionList
-from relay.store.sqlite import EmbeddedStore
+from relay.store.pgruntime import PgTarget
+from relay.stores import RelayStores
 from relay.tlsconfig import server_context
 
 
@@ -49,23 +47,9 @@ class RelayOptions:
     outbound_port: int = 25
     metrics_address: str | None = None
     metrics_dir: Path | None = None  # multiprocess metrics, with several workers
+    pg: PgTarget | None = None  # the state's database, for a shared store
     grace: float = 30.0
     reload_interval: float = 0.5
-
-
-@dataclass
-class RelayStores:
-    """The runtime stores a relay is given (the embedded SQLite one by default)."""
-
-    suppressions: SuppressionList
-    counters: CounterStore
-    throttle: LoginThrottle
-    close: Callable[[], None]
-
-    @classmethod
-    def embedded(cls, folder: Path) -> RelayStores:
-        store = EmbeddedStore(folder)
-        return cls(store.suppressions, store.counters, FailureTracker(), store.close)
 
 
 class Relay:
@@ -84,10 +68,10 @@ class Relay:
         policy = self.holder.policy
         self.listeners = [Listener.parse(t) for t in (options.listen or policy.relay.listen)]
         index, count = options.worker
-        self.stores = stores or RelayStores.embedded(options.data_dir)
-        self.limits = TenancyLimits(
-            self.stores.counters, policy.limits.messages_per_minute, options.worker
+        self.stores = stores or RelayStores.for_policy(
+            policy, options.data_dir, self.log, options.pg
         )
+        self.limits = self.stores.limits(policy, options.worker)
         self.metrics = self._metrics()
         self.spool = Spool(options.data_dir / "spool", clean=count == 1)
         self.delivery: DeliveryWorker | None = None
@@ -202,6 +186,8 @@ class Relay:
         await self.start()
         self._enforcing(self.policy)
         tasks = [loop.create_task(self.holder.follow()), loop.create_task(self._flush_loop())]
+        if self.stores.run is not None:
+            tasks.append(loop.create_task(self.stores.run()))
         address = self.options.metrics_address
         if self.metrics is not None and address and self.options.worker[0] == 0:
             self.metrics.serve(address)
@@ -244,6 +230,7 @@ class Relay:
         for proto in list(self.sessions):
             self._close(proto)
         self.limits.flush()
+        await self.limits.close()
         self.log.emit("stopped", serial=self.policy.serial)
 
     def _close(self, proto: RelaySMTP) -> None:

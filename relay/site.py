@@ -14,6 +14,7 @@ from pathlib import Path
 
 from relay.contract.policy import PolicyMissing, RelayPolicy
 from relay.policysource import PolicySource
+from relay.store.pgruntime import PgTarget
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RelaySite:
     source: Callable[[], PolicySource]  # a new source each call (each holds its own state)
     base: Path  # relative paths in the policy (TLS files, data_dir) are relative to this
     default_data_dir: Path  # the data folder when the applied policy names none
+    pg: PgTarget | None = None  # the state's database (a shared store lives there too)
 
     def path(self, value: str) -> Path:
         target = Path(value)

@@ -37,7 +37,7 @@ def test_starttls_starts_a_new_session_so_the_proxy_data_is_carried_over() -> No
 def test_every_transaction_end_passes_through_set_post_data_state() -> None:
     assert "self._set_post_data_state()" in inspect.getsource(SMTP._set_rset_state)
     assert "self._set_rset_state()" in inspect.getsource(SMTP.smtp_RSET)
-    assert "self._set_post_data_state()" in inspect.getsource(SMTP._handle_client)
+    assert "self._set_post_data_state()" in inspect.getsource(SMTP.smtp_DATA)
     assert "self.envelope = self._create_envelope()" in inspect.getsource(SMTP._set_post_data_state)
 
 

@@ -12,6 +12,16 @@ from typing import Any
 
 from reconciler.errors import StateError
 from relay.pgpolicy import POLICY_TABLE
+from relay.store.pgnames import (
+    AUDIT,
+    BUCKETS,
+    DAILY,
+    LOGIN_BLOCKS,
+    LOGIN_FAILURES,
+    RELAY_TABLES,
+    SOFT_BOUNCES,
+    SUPPRESSIONS,
+)
 
 # Serialises migrations across processes (an arbitrary constant; pg_advisory_xact_lock).
 MIGRATION_LOCK = 7_315_004_224_517_001
@@ -53,6 +63,32 @@ MIGRATIONS: tuple[str, ...] = (
         document bytea NOT NULL,
         published_at timestamptz NOT NULL DEFAULT now());
     """,
+    # 2: the relays' shared store (relay.store.backend: postgres), keyed by tenant (state).
+    f"""
+    CREATE TABLE {{s}}.{SUPPRESSIONS} (
+        tenant text NOT NULL, key text NOT NULL, address text NOT NULL,
+        reason text NOT NULL, created double precision NOT NULL,
+        reply text, queue_id text, note text, PRIMARY KEY (tenant, key));
+    CREATE TABLE {{s}}.{SOFT_BOUNCES} (
+        tenant text NOT NULL, key text NOT NULL, count integer NOT NULL,
+        updated double precision NOT NULL, PRIMARY KEY (tenant, key));
+    CREATE TABLE {{s}}.{AUDIT} (
+        tenant text NOT NULL, time double precision NOT NULL, action text NOT NULL,
+        address text NOT NULL, reason text, note text);
+    CREATE TABLE {{s}}.{BUCKETS} (
+        tenant text NOT NULL, name text NOT NULL, tokens double precision NOT NULL,
+        updated double precision NOT NULL, PRIMARY KEY (tenant, name));
+    CREATE TABLE {{s}}.{DAILY} (
+        tenant text NOT NULL, day date NOT NULL, used bigint NOT NULL,
+        PRIMARY KEY (tenant, day));
+    CREATE TABLE {{s}}.{LOGIN_FAILURES} (
+        tenant text NOT NULL, peer text NOT NULL, username text NOT NULL,
+        at double precision NOT NULL);
+    CREATE INDEX ON {{s}}.{LOGIN_FAILURES} (tenant, peer, username, at);
+    CREATE TABLE {{s}}.{LOGIN_BLOCKS} (
+        tenant text NOT NULL, peer text NOT NULL, username text NOT NULL,
+        until double precision NOT NULL, PRIMARY KEY (tenant, peer, username));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -67,19 +103,26 @@ def ensure_schema(conn: Any, schema: str, relay_role: str | None = None) -> None
 
 
 def _grant_relay(conn: Any, schema: str, role: str) -> None:
+    """The relay role reads the policy and uses the shared store's tables: nothing else."""
     from psycopg import sql
 
-    table = f"{schema}.{POLICY_TABLE}"
-    row = conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", (role, table)).fetchone()
+    row = conn.execute(
+        "SELECT has_table_privilege(%s, %s, 'SELECT') AND has_table_privilege(%s, %s, 'DELETE')",
+        (role, f"{schema}.{POLICY_TABLE}", role, f"{schema}.{RELAY_TABLES[-1]}"),
+    ).fetchone()
     if row and row[0]:
         return
-    name = sql.Identifier(schema)
-    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(name, sql.Identifier(role)))
+    name, who = sql.Identifier(schema), sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(name, who))
     conn.execute(
-        sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
-            name, sql.Identifier(POLICY_TABLE), sql.Identifier(role)
-        )
+        sql.SQL("GRANT SELECT ON {}.{} TO {}").format(name, sql.Identifier(POLICY_TABLE), who)
     )
+    for table in RELAY_TABLES:
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {}.{} TO {}").format(
+                name, sql.Identifier(table), who
+            )
+        )
 
 
 def _migrate(conn: Any, schema: str) -> None:

@@ -25,6 +25,7 @@ from relay.policyholder import PolicyHolder
 
 if TYPE_CHECKING:  # imported when the command runs: aiosmtplib and dnspython are slow
     from relay.delivery import DeliveryWorker
+    from relay.stores import RelayStores
 
 
 def deliver(
@@ -41,7 +42,7 @@ def deliver(
     """Run only the delivery worker (for operators who split the roles)."""
     from relay.delivery import DeliveryWorker
     from relay.metrics import Metrics
-    from relay.store.sqlite import EmbeddedStore
+    from relay.stores import RelayStores
 
     site = site_for(ctx, config)
     source = site.source()
@@ -53,11 +54,11 @@ def deliver(
     gauges = Metrics() if metrics else None
     if gauges is not None and metrics:
         gauges.serve(metrics)
-    store = EmbeddedStore(folder)
+    stores = RelayStores.for_policy(holder.policy, folder, log, site.pg)
     worker = DeliveryWorker(
         folder / "spool" / "queue",
         holder,
-        store.suppressions,
+        stores.suppressions,
         log,
         gauges,
         nameserver=nameserver,
@@ -66,13 +67,24 @@ def deliver(
     (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
     try:
         with data_lock(folder, "deliver"):
-            asyncio.run(_deliver(worker, holder, once))
+            asyncio.run(_deliver(worker, holder, once, stores))
     finally:
-        store.close()
+        stores.close()
     return ExitStatus.OK
 
 
-async def _deliver(worker: DeliveryWorker, holder: PolicyHolder, once: bool) -> None:
+async def _deliver(
+    worker: DeliveryWorker, holder: PolicyHolder, once: bool, stores: RelayStores
+) -> None:
+    background = [] if stores.run is None else [asyncio.ensure_future(stores.run())]
+    try:
+        await _work(worker, holder, once)
+    finally:
+        for task in background:
+            task.cancel()
+
+
+async def _work(worker: DeliveryWorker, holder: PolicyHolder, once: bool) -> None:
     if once:
         await worker.run_once()
         return

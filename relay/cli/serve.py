@@ -74,6 +74,7 @@ def serve(
         metrics_address=metrics,
         # With several workers, each counts into a shared folder and the scrape sums them.
         metrics_dir=folder / "metrics" if metrics and workers > 1 else None,
+        pg=site.pg,
         grace=grace,
     )
     return _run(site, options, workers)

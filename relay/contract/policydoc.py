@@ -132,6 +132,7 @@ def _relay_dict(relay: RelaySettings) -> dict[str, Any]:
         "smarthost": None if relay.smarthost is None else asdict(relay.smarthost),
         "delivery": asdict(relay.delivery),
         "proxy_from": list(relay.proxy_from),
+        "store": relay.store,
     }
 
 
@@ -203,6 +204,7 @@ def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
         smarthost=None if smarthost is None else Smarthost(**smarthost),
         delivery=DeliverySettings(**relay["delivery"]),
         proxy_from=tuple(_typed(relay.get("proxy_from", []), list, "relay.proxy_from")),
+        store=_typed(relay.get("store", "embedded"), str, "relay.store"),
     )
 
 

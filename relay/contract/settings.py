@@ -64,3 +64,6 @@ class RelaySettings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # Load balancers allowed to send a PROXY header on a +proxy listener (IPs, networks).
     proxy_from: tuple[str, ...] = ()
+    # Where suppressions, limits and the login throttle live: "embedded" (this relay's
+    # SQLite file) or "postgres" (shared by every relay of the state).
+    store: str = "embedded"

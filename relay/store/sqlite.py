@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 from relay.contract.suppression import SOFT_BOUNCE_LIMIT, SuppressionReason, suppression_key
 from relay.store.interfaces import Suppression
 
 DB_FILE = "relay.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Clock = Callable[[], float]
 
 _SCHEMA = """
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS suppression_audit (
 CREATE TABLE IF NOT EXISTS daily_recipients (day TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL);
 """
 
 # Version 0 (postform 0.1) keyed suppressions and soft bounces by the address as written,
@@ -183,6 +185,35 @@ class SqliteSuppressionList:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+
+    # A fleet's relay keeps a mirror of the shared list here (shared_suppressions.py): these
+    # change the mirror only, without an audit row (the shared store keeps that).
+
+    def mirror_add(self, address: str, reason: str, created: float | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO suppressions (key, address, reason, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (suppression_key(address), address, reason, created or self.clock()),
+        )
+
+    def mirror_remove(self, key: str) -> None:
+        self.db.execute("DELETE FROM suppressions WHERE key = ?", (key,))
+
+    def mirror_replace(self, rows: Sequence[Suppression], soft: dict[str, int]) -> None:
+        """The whole list as the shared store has it now."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM suppressions")
+            self.db.executemany(
+                "INSERT INTO suppressions (key, address, reason, created, reply, queue_id, note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                [(suppression_key(r.address), *astuple(r)) for r in rows],
+            )
+            self.db.execute("DELETE FROM soft_bounces")
+            self.db.executemany(
+                "INSERT INTO soft_bounces (key, count, updated) VALUES (?, ?, ?)",
+                [(k, c, self.clock()) for k, c in soft.items()],
+            )
 
     def _audit(self, action: str, address: str, reason: str | None, note: str | None) -> None:
         self.db.execute(

@@ -1,0 +1,111 @@
+"""messages_per_minute and recipients_per_day for a fleet: a relay leases tokens from the
+shared store in batches and spends them locally, so the hot path touches no shared row
+per message, and the fleet never admits more than the limits (every admitted message and
+recipient was leased). A relay may hold up to one batch it has not used: it gives it
+back at shutdown; a relay that crashes loses it, so the fleet admits less, never more.
+
+When the store cannot be reached a relay spends what it holds, then answers
+UNAVAILABLE (451 4.3.0): it never admits what it cannot account for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from relay.pgconnect import DatabaseError
+from relay.ratelimit import utc_day
+from relay.store import pgsql
+from relay.store.interfaces import Verdict
+from relay.store.pgruntime import PgRuntime
+
+Clock = Callable[[], float]
+
+
+def batch_for(limit: int) -> int:
+    """One lease: about 1 % of the limit, between 1 and 100."""
+    return max(1, min(100, limit // 100))
+
+
+class LeasedLimits:
+    def __init__(self, runtime: PgRuntime, per_minute: int, clock: Clock = time.time) -> None:
+        self.runtime = runtime
+        self.per_minute = per_minute
+        self.clock = clock
+        self.tokens = 0  # messages leased and not yet spent
+        self.recipients = 0  # recipients leased for `self.day` and not yet reserved
+        self.day = utc_day(clock())
+
+    def set_rate(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+
+    async def take_message(self) -> Verdict:
+        if self.tokens < 1:
+            verdict = await self._lease_tokens()
+            if verdict is not Verdict.ADMIT:
+                return verdict
+        self.tokens -= 1
+        return Verdict.ADMIT
+
+    async def _lease_tokens(self) -> Verdict:
+        target, per_minute, wanted = (
+            self.runtime.target,
+            self.per_minute,
+            batch_for(self.per_minute),
+        )
+        try:
+            granted = await self.runtime.call(
+                lambda c: pgsql.lease_tokens(c, target.schema, target.tenant, per_minute, wanted)
+            )
+        except DatabaseError:
+            return Verdict.UNAVAILABLE
+        self.tokens += granted
+        return Verdict.ADMIT if self.tokens >= 1 else Verdict.LIMITED
+
+    async def reserve_recipient(self, limit: int) -> Verdict:
+        today = utc_day(self.clock())
+        if today != self.day:  # what was leased for yesterday is of no use now
+            self.day, self.recipients = today, 0
+        if self.recipients < 1:
+            target, day, wanted = self.runtime.target, self.day, batch_for(limit)
+            try:
+                granted = await self.runtime.call(
+                    lambda c: pgsql.lease_recipients(
+                        c, target.schema, target.tenant, day, limit, wanted
+                    )
+                )
+            except DatabaseError:
+                return Verdict.UNAVAILABLE
+            self.recipients += granted
+            if self.recipients < 1:
+                return Verdict.LIMITED
+        self.recipients -= 1
+        return Verdict.ADMIT
+
+    def release_recipients(self, count: int) -> None:
+        self.recipients += count  # back to this relay's lease; returned at shutdown
+
+    def flush(self) -> None:
+        """Nothing to save: every admission was leased from the store already."""
+
+    async def close(self) -> None:
+        target, tokens, recipients, day = (
+            self.runtime.target,
+            self.tokens,
+            self.recipients,
+            self.day,
+        )
+        self.tokens = self.recipients = 0
+
+        def give_back(conn: Any) -> None:
+            if tokens:
+                pgsql.return_tokens(conn, target.schema, target.tenant, self.per_minute, tokens)
+            if recipients:
+                pgsql.return_recipients(conn, target.schema, target.tenant, day, recipients)
+
+        # If the store is away, what was leased is kept by nobody: the fleet admits that
+        # much less today, never more.
+        with contextlib.suppress(DatabaseError):
+            await self.runtime.call(give_back)

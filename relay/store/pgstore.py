@@ -1,0 +1,69 @@
+"""The shared store of a fleet (relay.store.backend: postgres), as one relay uses it: the
+suppression mirror and outbox, the shared throttle, leased limits, and the background
+loop that keeps them in step with PostgreSQL and rides out its outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from relay.contract.policy import RelayPolicy
+from relay.events import EventLog
+from relay.pgconnect import DatabaseError
+from relay.store.interfaces import LimitGate
+from relay.store.leases import LeasedLimits
+from relay.store.outbox import Outbox
+from relay.store.pgruntime import PgRuntime, PgTarget
+from relay.store.shared_suppressions import SharedSuppressionList
+from relay.store.shared_throttle import SharedThrottle
+from relay.store.sqlite import EmbeddedStore
+
+TICK = 0.2  # seconds between two looks at notifications and the outbox
+RESYNC = 60.0  # seconds between two full reloads of the suppression mirror
+
+
+class PgRelayStore:
+    def __init__(self, target: PgTarget, folder: Path, log: EventLog) -> None:
+        self.local = EmbeddedStore(folder)
+        self.runtime = PgRuntime(target)
+        self.outbox = Outbox(self.local.db)
+        self.suppressions = SharedSuppressionList(
+            self.runtime, self.local.suppressions, self.outbox
+        )
+        self.throttle = SharedThrottle(self.runtime)
+        self.log = log
+        self._down = False
+
+    def limits(self, policy: RelayPolicy, worker: tuple[int, int]) -> LimitGate:
+        return LeasedLimits(self.runtime, policy.limits.messages_per_minute)
+
+    async def run(self) -> None:
+        """Follow the store until cancelled: notifications in, outbox out, a full resync
+        every minute and whenever the store comes back."""
+        resynced = 0.0
+        while True:
+            try:
+                if not self.runtime.listening():
+                    await self.runtime.listen()
+                    resynced = 0.0
+                for note in self.runtime.notifications():
+                    self.suppressions.notified(note)
+                    self.throttle.notified(note)
+                await self.suppressions.flush()
+                if time.monotonic() - resynced > RESYNC:
+                    await self.suppressions.resync()
+                    await self.throttle.resync()
+                    resynced = time.monotonic()
+                if self._down:
+                    self._down = False
+                    self.log.emit("store_back", pending=self.outbox.pending())
+            except DatabaseError as exc:
+                if not self._down:
+                    self._down = True
+                    self.log.emit("store_unavailable", error=str(exc))
+            await asyncio.sleep(TICK)
+
+    def close(self) -> None:
+        self.runtime.close()
+        self.local.close()

@@ -1,0 +1,57 @@
+"""The runtime stores a relay is given: the embedded SQLite store (one relay, no server),
+or the shared PostgreSQL store of a fleet (relay.store.backend: postgres)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relay.auth import FailureTracker
+from relay.contract.policy import PolicyError, RelayPolicy
+from relay.events import EventLog
+from relay.ratelimit import TenancyLimits
+from relay.store.interfaces import LimitGate, LoginThrottle, SuppressionList
+from relay.store.pgruntime import PgTarget
+from relay.store.sqlite import EmbeddedStore
+
+LimitsFor = Callable[[RelayPolicy, tuple[int, int]], LimitGate]
+
+
+@dataclass
+class RelayStores:
+    suppressions: SuppressionList
+    throttle: LoginThrottle
+    limits: LimitsFor  # the limit gate for a policy and a (worker, workers) pair
+    close: Callable[[], None]
+    run: Callable[[], Coroutine[Any, Any, None]] | None = None  # a background loop, if needed
+
+    @classmethod
+    def embedded(cls, folder: Path) -> RelayStores:
+        store = EmbeddedStore(folder)
+
+        def limits(policy: RelayPolicy, worker: tuple[int, int]) -> LimitGate:
+            return TenancyLimits(store.counters, policy.limits.messages_per_minute, worker)
+
+        return cls(store.suppressions, FailureTracker(), limits, store.close)
+
+    @classmethod
+    def shared(cls, target: PgTarget, folder: Path, log: EventLog) -> RelayStores:
+        from relay.store.pgstore import PgRelayStore
+
+        store = PgRelayStore(target, folder, log)
+        return cls(store.suppressions, store.throttle, store.limits, store.close, store.run)
+
+    @classmethod
+    def for_policy(
+        cls, policy: RelayPolicy, folder: Path, log: EventLog, target: PgTarget | None
+    ) -> RelayStores:
+        if policy.relay.store != "postgres":
+            return cls.embedded(folder)
+        if target is None:
+            raise PolicyError(
+                "relay.store is postgres, but the state is not: the shared store uses the "
+                "state's database (state.backend: postgres)"
+            )
+        return cls.shared(target, folder, log)
