@@ -7,7 +7,8 @@ import io
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Protocol
 
 import typer
 
@@ -24,13 +25,41 @@ from relay.contract.addresses import normalize_address
 from relay.contract.errors import ExitStatus, UserError
 from relay.contract.suppression import REASONS, parse_reason
 from relay.events import EVENT_FILE, EventLog
+from relay.site import RelaySite
+from relay.store.interfaces import Suppression
 from relay.store.sqlite import EmbeddedStore
 
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Filter by reason.")]
 
 
-def _store(ctx: typer.Context, config: ConfigOpt, data_dir: DataDirOpt) -> EmbeddedStore:
-    return EmbeddedStore(data_folder(site_for(ctx, config), data_dir))
+class _Suppressions(Protocol):
+    def add(self, address: str, reason: str, *, note: str | None = None) -> bool: ...
+    def remove(self, address: str, why: str) -> Suppression | None: ...
+    def list(self, reason: str | None = None) -> list[Suppression]: ...
+
+
+class _Store(Protocol):
+    @property
+    def suppressions(self) -> _Suppressions: ...
+    def close(self) -> None: ...
+
+
+def _open(site: RelaySite, folder: Path) -> _Store:
+    """The list the relays follow: the fleet's shared one when the applied policy says
+    relay.store.backend: postgres, else this host's embedded store."""
+    policy = site.current()
+    if policy is not None and policy.relay.store == "postgres":
+        if site.pg is None:
+            raise UserError("relay.store is postgres, but the state is not (state.backend)")
+        from relay.store.pgdirect import DirectStore
+
+        return DirectStore(site.pg)
+    return EmbeddedStore(folder)
+
+
+def _store(ctx: typer.Context, config: ConfigOpt, data_dir: DataDirOpt) -> _Store:
+    site = site_for(ctx, config)
+    return _open(site, data_folder(site, data_dir))
 
 
 def _when(created: float) -> str:
@@ -91,9 +120,10 @@ def remove_cmd(
     """Release a suppressed address; the reason is recorded (and logged as an event)."""
     if not reason.strip():
         raise UserError("--reason must say why the address is released")
-    folder = data_folder(site_for(ctx, config), data_dir)
+    site = site_for(ctx, config)
+    folder = data_folder(site, data_dir)
     normal = normalize_address(address) or address
-    store = EmbeddedStore(folder)
+    store = _open(site, folder)
     removed = store.suppressions.remove(normal, reason)
     store.close()
     if removed is None:

@@ -282,3 +282,16 @@ def login_blocks(conn: Any, schema: str, tenant: str) -> dict[tuple[str, str], f
         (tenant,),
     ).fetchall()  # fmt: skip
     return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
+def prune_logins(conn: Any, schema: str, tenant: str, window: float) -> None:
+    """Forget failures older than the window and blocks that ended (every relay's resync
+    does this, so the tables stay as small as the guessing of the last window)."""
+    conn.execute(
+        q(schema, f"DELETE FROM {{s}}.{LOGIN_FAILURES} WHERE tenant = %s AND at < {NOW} - %s"),
+        (tenant, window),
+    )
+    conn.execute(
+        q(schema, f"DELETE FROM {{s}}.{LOGIN_BLOCKS} WHERE tenant = %s AND until <= {NOW}"),
+        (tenant,),
+    )

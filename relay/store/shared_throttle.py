@@ -66,7 +66,10 @@ class SharedThrottle:
             self.blocks[key] = float(payload["until"])
 
     async def resync(self) -> None:
-        target = self.runtime.target
-        self.blocks = await self.runtime.call(
-            lambda conn: pgsql.login_blocks(conn, target.schema, target.tenant)
-        )
+        target, window = self.runtime.target, self.local.window
+
+        def blocks(conn: Any) -> dict[tuple[str, str], float]:
+            pgsql.prune_logins(conn, target.schema, target.tenant, window)
+            return pgsql.login_blocks(conn, target.schema, target.tenant)
+
+        self.blocks = await self.runtime.call(blocks)

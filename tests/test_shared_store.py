@@ -1,0 +1,240 @@
+"""The shared relay store (relay.store.backend: postgres) as two relays use it, on a real
+PostgreSQL: suppressions reach the other relay by NOTIFY, limits are leased so the two
+never admit more than the limit together, the login throttle is one for both, and an
+outage loses nothing and ends without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from reconciler.state.pgschema import ensure_schema
+from relay.events import EventLog
+from relay.store.interfaces import Verdict
+from relay.store.leases import LeasedLimits, batch_for
+from relay.store.pgdirect import DirectStore
+from relay.store.pgruntime import PgRuntime, PgTarget
+from relay.store.pgstore import PgRelayStore
+
+SCHEMA = "postform"
+
+
+@pytest.fixture
+def target(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> PgTarget:
+    monkeypatch.setenv("POSTFORM_PG_DSN", pg_dsn)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        ensure_schema(conn, SCHEMA)
+    return PgTarget("POSTFORM_PG_DSN", SCHEMA, "production")
+
+
+async def until(cond: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds it took for `cond` to hold; fails after `timeout`."""
+    start = time.monotonic()
+    while not cond():
+        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+class Relay:
+    """One relay's store, its background loop running, its events captured."""
+
+    def __init__(self, target: PgTarget, folder: Path) -> None:
+        self.stream = io.StringIO()
+        self.store = PgRelayStore(target, folder, EventLog(stream=self.stream))
+        self.task: asyncio.Task[None] | None = None
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        rows = [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        return [r for r in rows if r["event"] == name]
+
+    async def __aenter__(self) -> Relay:
+        self.task = asyncio.create_task(self.store.run())
+        await until(self.store.runtime.listening, 10, "LISTEN")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        self.store.close()
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), 120))
+
+
+def test_a_bounce_learned_by_one_relay_reaches_the_other_within_a_second(
+    target: PgTarget, tmp_path: Path
+) -> None:
+    async def test() -> None:
+        async with Relay(target, tmp_path / "a") as a, Relay(target, tmp_path / "b") as b:
+            assert a.store.suppressions.hard_bounce("gone@example.org", "550 5.1.1 no", "Q1")
+            assert a.store.suppressions.reason("gone@example.org") == "HARDBOUNCE"  # at once
+            took = await until(
+                lambda: b.store.suppressions.reason("Gone@example.org") is not None, 2, "b"
+            )
+            assert took < 1.0
+            # the fleet's list holds it with what the bounce said
+            direct = DirectStore(target)
+            (row,) = direct.suppressions.list()
+            direct.close()
+            assert (row.address, row.reason, row.reply, row.queue_id) == (
+                "gone@example.org", "HARDBOUNCE", "550 5.1.1 no", "Q1",
+            )  # fmt: skip
+            # released from the command line: both relays accept it again
+            direct = DirectStore(target)
+            assert direct.suppressions.remove("gone@example.org", "mailbox restored") is not None
+            direct.close()
+            await until(
+                lambda: (
+                    a.store.suppressions.reason("gone@example.org") is None
+                    and b.store.suppressions.reason("gone@example.org") is None
+                ),
+                2,
+                "release on both",
+            )
+
+    run(test)
+
+
+def test_soft_bounces_are_counted_over_the_fleet(target: PgTarget, tmp_path: Path) -> None:
+    async def test() -> None:
+        async with Relay(target, tmp_path / "a") as a, Relay(target, tmp_path / "b") as b:
+            for relay in (a, b, a):  # three soft bounces, on two relays: not yet
+                relay.store.suppressions.soft_bounce("full@example.org", "452 full", "Q")
+                await until(lambda r=relay: r.store.outbox.pending() == 0, 5, "flush")  # type: ignore[misc]
+            assert b.store.suppressions.reason("full@example.org") is None
+            b.store.suppressions.soft_bounce("full@example.org", "452 full", "Q4")  # the fourth
+            await until(
+                lambda: a.store.suppressions.reason("full@example.org") == "SOFTBOUNCE",
+                3,
+                "SOFTBOUNCE on a",
+            )
+
+    run(test)
+
+
+def test_two_relays_together_never_admit_more_recipients_than_the_daily_limit(
+    target: PgTarget,
+) -> None:
+    limit = 250  # a lease is batch_for(250) == 2 recipients
+
+    async def test() -> None:
+        one, two = PgRuntime(target), PgRuntime(target)
+        a, b = LeasedLimits(one, 60000), LeasedLimits(two, 60000)
+        admitted = 0
+        assert await a.reserve_recipient(limit) is Verdict.ADMIT  # a now holds one more
+        admitted += 1
+        while await b.reserve_recipient(limit) is Verdict.ADMIT:
+            admitted += 1
+            assert admitted <= limit
+        assert admitted == limit - 1  # a's unused lease is not lost ...
+        await a.close()  # ... a gives it back when it stops
+        assert await b.reserve_recipient(limit) is Verdict.ADMIT
+        assert await b.reserve_recipient(limit) is Verdict.LIMITED
+        # recipients of a transaction that did not end in 250 are spent again
+        b.release_recipients(1)
+        assert await b.reserve_recipient(limit) is Verdict.ADMIT
+        await b.close()
+        one.close()
+        two.close()
+
+    assert batch_for(limit) == 2
+    run(test)
+
+
+def test_the_rate_is_one_bucket_for_the_fleet(target: PgTarget) -> None:
+    per_minute = 300  # a lease is 3 tokens
+
+    async def test() -> None:
+        runtimes = [PgRuntime(target) for _ in range(3)]
+        gates = [LeasedLimits(r, per_minute) for r in runtimes]
+        start = time.monotonic()
+        admitted = 0
+        for _ in range(200):  # more than the bucket holds, spread over three relays
+            for gate in gates:
+                if await gate.take_message() is Verdict.ADMIT:
+                    admitted += 1
+        refill = (time.monotonic() - start) * per_minute / 60
+        assert per_minute - 3 * batch_for(per_minute) <= admitted <= per_minute + refill + 1
+        for gate, runtime in zip(gates, runtimes, strict=True):
+            await gate.close()
+            runtime.close()
+
+    run(test)
+
+
+def test_failed_logins_are_counted_and_blocked_over_the_fleet(
+    target: PgTarget, tmp_path: Path
+) -> None:
+    async def test() -> None:
+        async with Relay(target, tmp_path / "a") as a, Relay(target, tmp_path / "b") as b:
+            ta, tb = a.store.throttle, b.store.throttle
+            for throttle in (ta, tb, ta, tb):
+                await throttle.fail("198.51.100.7", "u-guessed")
+            assert not await ta.blocked("198.51.100.7", "u-guessed")
+            assert await tb.fail("198.51.100.7", "u-guessed") == 5  # the fleet's count
+            assert await tb.blocked("198.51.100.7", "u-guessed")
+            await until(lambda: ("198.51.100.7", "u-guessed") in ta.blocks, 2, "block on a")
+            assert await ta.blocked("198.51.100.7", "u-guessed")
+            # another username from the same address, and the same one from elsewhere: free
+            assert not await ta.blocked("198.51.100.7", "u-real")
+            assert not await ta.blocked("198.51.100.8", "u-guessed")
+            # what is older than the window is forgotten at a resync: the table stays small
+            with psycopg.connect(os.environ["POSTFORM_PG_DSN"], autocommit=True) as conn:
+                table = f"{SCHEMA}.relay_login_failures"
+                conn.execute(
+                    f"INSERT INTO {table} (tenant, peer, username, at) VALUES"
+                    " ('production', '203.0.113.1', 'old', extract(epoch from now()) - 700)"
+                )
+                await ta.resync()
+                left = conn.execute(f"SELECT username FROM {table} ORDER BY 1").fetchall()
+            assert left == [("u-guessed",)] * 5
+            assert ("198.51.100.7", "u-guessed") in ta.blocks
+
+    run(test)
+
+
+def test_an_outage_loses_nothing_and_ends_without_a_restart(
+    target: PgTarget, tmp_path: Path, pg_cluster
+) -> None:
+    limit = 1000  # leases of 10 recipients
+
+    async def test() -> None:
+        async with Relay(target, tmp_path / "a") as a, Relay(target, tmp_path / "b") as b:
+            gate = LeasedLimits(a.store.runtime, 60000)
+            assert await gate.reserve_recipient(limit) is Verdict.ADMIT  # 9 more held
+            pg_cluster.stop()
+            try:
+                await until(lambda: a.events("store_unavailable"), 10, "store_unavailable")
+                # learned during the outage: refused here at once, kept in the outbox
+                assert a.store.suppressions.hard_bounce("late@example.org", "550 5.1.1", "Q9")
+                assert a.store.suppressions.reason("late@example.org") == "HARDBOUNCE"
+                assert a.store.outbox.pending() == 1
+                # what was leased is spent, then 451: never more than it can account for
+                held = [await gate.reserve_recipient(limit) for _ in range(9)]
+                assert held == [Verdict.ADMIT] * 9
+                started = time.monotonic()
+                assert await gate.reserve_recipient(limit) is Verdict.UNAVAILABLE
+                assert time.monotonic() - started < 1.0  # the breaker answers, no timeout
+            finally:
+                pg_cluster.start()
+            await until(lambda: a.events("store_back"), 15, "store_back")
+            await until(lambda: a.store.outbox.pending() == 0, 5, "outbox written")
+            await until(
+                lambda: b.store.suppressions.reason("late@example.org") == "HARDBOUNCE",
+                10,  # b hears of it by NOTIFY, or at its resync after reconnecting
+                "b learns what a learned during the outage",
+            )
+            assert await gate.reserve_recipient(limit) is Verdict.ADMIT
+            await gate.close()
+
+    run(test)
