@@ -229,6 +229,11 @@ class RelayProcess:
         return client
 
     def spool(self) -> Path:
+        """The queue in the default data folder: beside a local state, or in .postform/
+        for a PostgreSQL state."""
+        for data in (self.folder / "state" / "relay", self.folder / ".postform" / "relay"):
+            if data.exists():
+                return data / "spool" / "queue"
         return self.folder / "state" / "relay" / "spool" / "queue"
 
     def spooled(self, queue_id: str) -> bytes:
