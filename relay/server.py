@@ -72,6 +72,7 @@ class Relay:
             policy, options.data_dir, self.log, options.pg
         )
         self.limits = self.stores.limits(policy, options.worker)
+        self.store_backend = policy.relay.store  # chosen at start: a change needs a restart
         self.metrics = self._metrics()
         self.spool = Spool(options.data_dir / "spool", clean=count == 1)
         self.delivery: DeliveryWorker | None = None
@@ -117,6 +118,11 @@ class Relay:
     def _policy_changed(self, old: RelayPolicy, new: RelayPolicy) -> None:
         if new.limits.messages_per_minute != old.limits.messages_per_minute:
             self.limits.set_rate(new.limits.messages_per_minute)
+        if new.relay.store != old.relay.store and new.relay.store != self.store_backend:
+            self.log.emit(
+                "restart_needed", setting="relay.store", running=self.store_backend,
+                applied=new.relay.store,
+            )  # fmt: skip
         self._enforcing(new)
 
     def _enforcing(self, policy: RelayPolicy) -> None:
@@ -202,7 +208,7 @@ class Relay:
         if delivering is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(delivering, self.options.grace)
-        self.stores.close()
+        await self.stores.finish()
         return 0
 
     def stop(self) -> None:

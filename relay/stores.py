@@ -26,6 +26,13 @@ class RelayStores:
     limits: LimitsFor  # the limit gate for a policy and a (worker, workers) pair
     close: Callable[[], None]
     run: Callable[[], Coroutine[Any, Any, None]] | None = None  # a background loop, if needed
+    drain: Callable[[], Coroutine[Any, Any, int]] | None = None  # write what is pending
+
+    async def finish(self) -> None:
+        """At exit: write what is still pending (bounded), then close."""
+        if self.drain is not None:
+            await self.drain()
+        self.close()
 
     @classmethod
     def embedded(cls, folder: Path) -> RelayStores:
@@ -41,7 +48,9 @@ class RelayStores:
         from relay.store.pgstore import PgRelayStore
 
         store = PgRelayStore(target, folder, log)
-        return cls(store.suppressions, store.throttle, store.limits, store.close, store.run)
+        return cls(
+            store.suppressions, store.throttle, store.limits, store.close, store.run, store.drain
+        )
 
     @classmethod
     def for_policy(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from pathlib import Path
 
 from tests.haproxy import HaProxy
@@ -44,6 +45,20 @@ class Fleet:
             HaProxy(self.folder / f"lb{i}", [r.port]).start() for i, r in enumerate(self.relays)
         ]
         return self
+
+    def restart(self, index: int, *extra: str, deliver: bool = False) -> None:
+        """Restart one relay, and wait until the balancers' health checks see it again."""
+        relay = self.relays[index]
+        assert relay.stop() == 0
+        relay.start(*extra, deliver=deliver)
+        name = f"relay{index + 1}"
+        deadline = time.monotonic() + 20
+        while True:
+            proxies = [(self.balancer, name), (self.direct[index], "relay1")]
+            if all(p is not None and p.states().get(n) == "UP" for p, n in proxies):
+                return
+            assert time.monotonic() < deadline, "the balancer did not see the relay come back"
+            time.sleep(0.1)
 
     def stop(self) -> list[int]:
         for proxy in [self.balancer, *self.direct]:

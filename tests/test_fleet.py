@@ -7,6 +7,7 @@ accepted message and ends without a restart."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import smtplib
 import threading
 import time
@@ -20,9 +21,9 @@ import pytest
 from tests.conftest import require_tool
 from tests.destinations import Destination
 from tests.fleet import Fleet, fleet_config
-from tests.haproxy import HAPROXY
+from tests.haproxy import BACKEND, HAPROXY
 from tests.knot import free_port
-from tests.relayproc import message, queue_id_of
+from tests.relayproc import RelayProcess, message, queue_id_of
 
 Outcome = tuple[str, int, str]  # (stage, code, reply or queue id)
 
@@ -40,7 +41,7 @@ def running(fleet: Fleet, *extra: str, deliver: bool = False) -> Iterator[Fleet]
     try:
         yield fleet
     finally:
-        assert fleet.stop() == [0] * len(fleet.relays)
+        assert set(fleet.stop()) <= {0}
 
 
 def send(client: smtplib.SMTP, to: str, source: str = "client") -> Outcome:
@@ -112,6 +113,10 @@ def test_the_daily_recipient_limit_holds_for_the_fleet(tmp_path: Path, pg_env: s
         assert sum(per_relay) == limit and min(per_relay) > 0  # both relays took a share
         peers = {e["peer"] for r in fleet.relays for e in r.events("accepted")}
         assert peers == {"127.0.0.20", "127.0.0.21", "127.0.0.22", "127.0.0.23"}
+        for relay in fleet.relays:  # the Received: header names the client, not HAProxy
+            event = relay.events("accepted")[0]
+            head = relay.spooled(event["queue_id"]).split(b"\r\n\r\n", 1)[0]
+            assert f"([{event['peer']}])".encode() in head
     assert used_today(pg_env) == limit  # nothing leased and unused is kept by a stopped relay
 
 
@@ -142,8 +147,7 @@ def test_a_suppression_learned_by_one_relay_is_refused_by_the_other_within_2s(
     try:
         with running(fleet):
             first, second = fleet.relays
-            assert first.stop() == 0
-            first.start(deliver=True)  # only the first delivers: the second learns nothing itself
+            fleet.restart(0, deliver=True)  # only the first delivers: the second learns nothing
             client = fleet.client(relay=0)
             assert send(client, "gone@example.org")[:2] == ("DATA", 250)
             client.quit()
@@ -282,3 +286,58 @@ def test_postgres_stopping_under_load_loses_no_accepted_message_and_recovers(
     spooled = {p.stem for r in fleet.relays for p in r.spool().glob("*.msg")}
     assert set(accepted) <= spooled and len(set(accepted)) == len(accepted)
     assert used_today(pg_env) == len(accepted)  # every recipient accounted for, once
+
+
+def test_a_retired_hosts_queue_is_delivered_from_another_host(tmp_path: Path, pg_env: str) -> None:
+    port = free_port()
+    mx = Destination("127.0.0.32", port)  # not up yet: the first relay's queue waits
+    smarthost = f"  smarthost: {{host: 127.0.0.32, port: {port}, tls: none}}\n"
+    fleet = Fleet(tmp_path, 2, fleet_config(relay_extra=smarthost))
+    try:
+        with running(fleet):
+            first, second = fleet.relays
+            client = fleet.client(relay=0)
+            queued = [send(client, f"q{i}@example.org") for i in range(3)]
+            client.quit()
+            assert [stage for stage, _, _ in queued] == ["DATA"] * 3
+            assert first.stop() == 0  # the retired host: out of the balancer, stopped
+            moved = second.folder / "retired-relay0"
+            shutil.copytree(first.spool().parent.parent, moved)  # its data folder, as is
+            mx.start()
+            result = second.postform("relay", "deliver", "--until-empty", "--data-dir", str(moved))
+            assert result.returncode == 0
+        assert sorted(r for m in mx.recorder.messages for r in m.rcpt_tos) == [
+            "q0@example.org", "q1@example.org", "q2@example.org",
+        ]  # fmt: skip
+        assert not list((moved / "spool" / "queue").glob("*"))
+        delivered = (moved / "events.jsonl").read_text().count('"event":"delivered"')
+        assert delivered == 3
+    finally:
+        mx.stop()
+
+
+def test_health_checks_pass_through_the_proxy_protocol_and_a_drained_relay_gets_no_sessions(
+    tmp_path: Path, pg_env: str
+) -> None:
+    fleet = Fleet(tmp_path, 2, fleet_config())
+    with running(fleet):
+        first, second = fleet.relays
+        balancer = fleet.balancer
+        assert balancer is not None
+        # examples/fleet/haproxy.cfg's SMTP check, itself sent with a PROXY header
+        assert balancer.states() == {"relay1": "UP", "relay2": "UP"}
+        balancer.command(f"set server {BACKEND}/relay1 state drain")  # retiring relay1
+        assert balancer.states()["relay1"] == "DRAIN"
+        for n in range(6):
+            client = fleet.client(source="127.0.0.50")
+            assert send(client, f"d{n}@example.org")[:2] == ("DATA", 250)
+            client.quit()
+
+        def sessions(relay: RelayProcess) -> int:
+            return sum(e["peer"] == "127.0.0.50" for e in relay.events("auth_ok"))
+
+        assert (sessions(first), sessions(second)) == (0, 6)
+        assert first.stop() == 0  # drained, then stopped: its checks fail, nobody notices
+        client = fleet.client(source="127.0.0.50")
+        assert send(client, "after@example.org")[:2] == ("DATA", 250)
+        client.quit()

@@ -18,8 +18,17 @@ STATE = (
 )
 
 
+def rcpt_code(relay: RelayProcess, address: str) -> int:
+    client = relay.smtp()
+    client.mail("noreply@example.com")
+    code = client.rcpt(address)[0]
+    client.quit()
+    return code
+
+
+@pytest.mark.parametrize("store", ["embedded", "postgres"])
 def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
-    tmp_path: Path, pg_cluster, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pg_cluster, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     dbname = pg_dsn.split("dbname=")[1].split()[0]
     pg_cluster.run_file(ROLES, dbname, db=dbname)
@@ -29,6 +38,7 @@ def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
     config = RELAY_CONFIG.replace("state: {{path: state/state.json}}\n", STATE).format(
         per_minute=18000, per_day=50000, max_bytes=2097152
     )
+    config = config.replace("  ipv4:", f"  store: {{backend: {store}}}\n  ipv4:")
     relay = RelayProcess(tmp_path / "relay", config=config)  # applies as postform_ci
     monkeypatch.setenv("POSTFORM_PG_DSN", relay_dsn)
     relay.start()
@@ -36,8 +46,15 @@ def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
         client = relay.smtp()
         assert client.sendmail("noreply@example.com", ["a@example.org"], message()) == {}
         client.quit()
+        # the shared store's tables are the relay role's to use (suppressions, limits)
+        relay.postform("suppressions", "add", "gone@example.org")
+        relay.wait_for(lambda: rcpt_code(relay, "gone@example.org") == 550, what="refused")
+        assert not relay.events("store_unavailable")
     finally:
         assert relay.stop() == 0
+    if store == "postgres":
+        used = pg_cluster.sql("SELECT sum(used) FROM postform.relay_daily", dbname).strip()
+        assert used == "1"  # the one accepted recipient; the unused lease came back
     for table in ("states", "state_versions", "locks"):
         denied = subprocess.run(
             ["psql", "-X", "-At", "-d", relay_dsn, "-c", f"SELECT count(*) FROM postform.{table}"],

@@ -99,3 +99,20 @@ def test_status_names_the_policy_a_relay_enforces(tmp_path: Path, ci: Path) -> N
     finally:
         relay.stop()
     assert shutil.which("psql")
+
+
+def test_a_changed_relay_store_is_reported_as_needing_a_restart(tmp_path: Path, ci: Path) -> None:
+    relay = RelayProcess(tmp_path / "relay", config=CONFIG).start()
+    try:
+        config = ci / "postform.yaml"
+        config.write_text(
+            config.read_text().replace("  ipv4:", "  store: {backend: postgres}\n  ipv4:")
+        )
+        assert run_binary(ci, "apply", "--auto-approve").code == 0
+        relay.wait_for(lambda: relay.events("restart_needed"), what="restart_needed")
+        (event,) = relay.events("restart_needed")
+        assert (event["setting"], event["running"], event["applied"]) == (
+            "relay.store", "embedded", "postgres",
+        )  # fmt: skip
+    finally:
+        assert relay.stop() == 0

@@ -63,7 +63,7 @@ def test_a_proxy_header_from_an_untrusted_address_is_refused(tmp_path: Path) -> 
     require_tool(HAPROXY)
     relay = RelayProcess(tmp_path / "relay", config=proxied_config("10.9.9.9"), proxy=True)
     relay.start()
-    balancer = HaProxy(tmp_path / "haproxy", [relay.port]).start()
+    balancer = HaProxy(tmp_path / "haproxy", [relay.port]).start(wait_up=False)
     try:
         with pytest.raises((smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)):
             through(balancer, relay, "127.0.0.7")

@@ -5,15 +5,20 @@
 
 -- The control plane's apply (CI on the main branch): owns postform's schema, creates and
 -- migrates its tables, reads and writes states, takes locks, publishes the relay policy.
-CREATE ROLE postform_ci LOGIN;
+SELECT 'CREATE ROLE postform_ci LOGIN'
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postform_ci') \gexec
 -- Plans on pull requests: read the state, nothing else (no lock, no write).
-CREATE ROLE postform_plan LOGIN;
--- The data plane (every relay): reads the published policy, nothing else. apply grants it
--- SELECT on that table itself when the config names it (state.relay_role: postform_relay).
-CREATE ROLE postform_relay LOGIN;
+SELECT 'CREATE ROLE postform_plan LOGIN'
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postform_plan') \gexec
+-- The data plane (every relay): reads the published policy and uses the fleet's shared
+-- store (suppressions, limits, login throttle), nothing else. apply grants it exactly that
+-- when the config names it (state.relay_role: postform_relay); it cannot read the states.
+-- Safe to run again: existing roles and the schema are left as they are.
+SELECT 'CREATE ROLE postform_relay LOGIN'
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postform_relay') \gexec
 
 GRANT CONNECT ON DATABASE :"db" TO postform_ci, postform_plan, postform_relay;
-CREATE SCHEMA postform AUTHORIZATION postform_ci;
+CREATE SCHEMA IF NOT EXISTS postform AUTHORIZATION postform_ci;
 GRANT USAGE ON SCHEMA postform TO postform_plan;
 ALTER DEFAULT PRIVILEGES FOR ROLE postform_ci IN SCHEMA postform
     GRANT SELECT ON TABLES TO postform_plan;

@@ -18,7 +18,7 @@ from relay.cli.options import (
     OutboundPortOpt,
     site_for,
 )
-from relay.contract.errors import ExitStatus
+from relay.contract.errors import ExitStatus, UserError
 from relay.datalock import data_lock
 from relay.events import EVENT_FILE, EventLog
 from relay.policyholder import PolicyHolder
@@ -36,6 +36,13 @@ def deliver(
     metrics: MetricsOpt = None,
     once: Annotated[
         bool, typer.Option("--once", help="One pass over the queue, then exit.")
+    ] = False,
+    until_empty: Annotated[
+        bool,
+        typer.Option(
+            "--until-empty",
+            help="Deliver and retry as usual; exit when the queue is empty (retiring a host).",
+        ),
     ] = False,
     outbound_port: OutboundPortOpt = 25,
 ) -> ExitStatus:
@@ -65,27 +72,29 @@ def deliver(
         port=outbound_port,
     )
     (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
-    try:
-        with data_lock(folder, "deliver"):
-            asyncio.run(_deliver(worker, holder, once, stores))
-    finally:
+    if once and until_empty:
         stores.close()
+        raise UserError("--once and --until-empty: choose one")
+    mode = "once" if once else "until-empty" if until_empty else "follow"
+    with data_lock(folder, "deliver"):
+        asyncio.run(_deliver(worker, holder, mode, stores))
     return ExitStatus.OK
 
 
 async def _deliver(
-    worker: DeliveryWorker, holder: PolicyHolder, once: bool, stores: RelayStores
+    worker: DeliveryWorker, holder: PolicyHolder, mode: str, stores: RelayStores
 ) -> None:
     background = [] if stores.run is None else [asyncio.ensure_future(stores.run())]
     try:
-        await _work(worker, holder, once)
+        await _work(worker, holder, mode)
     finally:
         for task in background:
             task.cancel()
+        await stores.finish()
 
 
-async def _work(worker: DeliveryWorker, holder: PolicyHolder, once: bool) -> None:
-    if once:
+async def _work(worker: DeliveryWorker, holder: PolicyHolder, mode: str) -> None:
+    if mode == "once":
         await worker.run_once()
         return
     stop = asyncio.Event()
@@ -93,5 +102,17 @@ async def _work(worker: DeliveryWorker, holder: PolicyHolder, once: bool) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     following = loop.create_task(holder.follow())
+    watching = loop.create_task(_until_empty(worker, stop)) if mode == "until-empty" else None
     await worker.run(stop)
     following.cancel()
+    if watching is not None:
+        watching.cancel()
+
+
+async def _until_empty(worker: DeliveryWorker, stop: asyncio.Event) -> None:
+    """Stop the worker once nothing is left in the queue (a retired host's last job)."""
+    while True:
+        await asyncio.sleep(0.5)
+        if not any(worker.queue_dir.glob("*.msg")):
+            stop.set()
+            return

@@ -25,6 +25,7 @@ RESYNC = 60.0  # seconds between two full reloads of the suppression mirror
 
 class PgRelayStore:
     def __init__(self, target: PgTarget, folder: Path, log: EventLog) -> None:
+        self.folder = folder
         self.local = EmbeddedStore(folder)
         self.runtime = PgRuntime(target)
         self.outbox = Outbox(self.local.db)
@@ -63,6 +64,21 @@ class PgRelayStore:
                     self._down = True
                     self.log.emit("store_unavailable", error=str(exc))
             await asyncio.sleep(TICK)
+
+    async def drain(self, timeout: float = 5.0) -> int:
+        """Write the outbox before the relay exits (waiting at most `timeout` seconds);
+        what could not be written stays in the local outbox for the next start, and
+        the `store_pending` event says how much (a host being retired must not lose it)."""
+        deadline = time.monotonic() + timeout
+        while self.outbox.pending() and time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(self.suppressions.flush(), deadline - time.monotonic())
+            except (DatabaseError, TimeoutError):
+                await asyncio.sleep(0.2)
+        pending = self.outbox.pending()
+        if pending:
+            self.log.emit("store_pending", pending=pending, folder=str(self.folder))
+        return pending
 
     def close(self) -> None:
         self.runtime.close()
