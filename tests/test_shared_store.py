@@ -23,6 +23,7 @@ from relay.store.leases import LeasedLimits, batch_for
 from relay.store.pgdirect import DirectStore
 from relay.store.pgruntime import PgRuntime, PgTarget
 from relay.store.pgstore import PgRelayStore
+from relay.store.sqlite import outbox_count
 
 SCHEMA = "postform"
 
@@ -219,6 +220,10 @@ def test_an_outage_loses_nothing_and_ends_without_a_restart(
                 assert a.store.suppressions.hard_bounce("late@example.org", "550 5.1.1", "Q9")
                 assert a.store.suppressions.reason("late@example.org") == "HARDBOUNCE"
                 assert a.store.outbox.pending() == 1
+                assert outbox_count(tmp_path / "a") == 1  # what `relay status` shows
+                # a relay stopping now keeps it for its next start, and says so
+                assert await a.store.drain(timeout=0.5) == 1
+                assert a.events("store_pending")[0]["pending"] == 1
                 # what was leased is spent, then 451: never more than it can account for
                 held = [await gate.reserve_recipient(limit) for _ in range(9)]
                 assert held == [Verdict.ADMIT] * 9

@@ -24,7 +24,7 @@ from relay.contract.addresses import domain_of
 from relay.contract.errors import ExitStatus
 from relay.queuestate import load_state
 from relay.spool import read_spool_file
-from relay.store.sqlite import learned_count
+from relay.store.sqlite import learned_count, outbox_count
 
 
 def status(
@@ -46,6 +46,10 @@ def status(
         ("oldest message", "-" if age is None else f"{age} s"),
         ("suppressed addresses", str(report.suppressed)),
     ]
+    if report.unwritten_to_shared_store:  # a fleet's relay during or after an outage
+        rows.append(
+            ("not yet in the shared store", f"{report.unwritten_to_shared_store} change(s)")
+        )
     rows += [(f"deferred to {d}", str(n)) for d, n in report.deferred_by_destination.items()]
     width = max(len(k) for k, _ in rows)
     out("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
@@ -75,6 +79,7 @@ class QueueReport:
     oldest_age_seconds: float | None
     deferred_by_destination: dict[str, int]
     suppressed: int
+    unwritten_to_shared_store: int  # learned during a store outage; 0 before retiring a host
 
 
 def queue_report(folder: Path) -> QueueReport:
@@ -105,4 +110,5 @@ def queue_report(folder: Path) -> QueueReport:
         oldest_age_seconds=round(time.time() - oldest, 1) if oldest else None,
         deferred_by_destination=dict(deferred.most_common()),
         suppressed=learned_count(folder) or 0,
+        unwritten_to_shared_store=outbox_count(folder) or 0,
     )

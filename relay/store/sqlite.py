@@ -257,13 +257,22 @@ class SqliteCounterStore:
 def learned_count(folder: Path) -> int | None:
     """How many suppressions the relay of `folder` learned, read-only; None when it has no
     store yet or it cannot be read (plan shows the number, never changes it)."""
+    return _count(folder, "suppressions")
+
+
+def outbox_count(folder: Path) -> int | None:
+    """What a fleet's relay learned and has not yet written to the shared store."""
+    return _count(folder, "outbox")
+
+
+def _count(folder: Path, table: str) -> int | None:
     path = folder / DB_FILE
     if not path.exists():
         return None
     try:
         db = connect(path, read_only=True)
         try:
-            return int(db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+            return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
         finally:
             db.close()
     except sqlite3.Error:
