@@ -30,16 +30,19 @@ from relay.smtp import peer_of, socket_peer
 from relay.store.interfaces import Verdict
 
 
-def _reserve(envelope: Envelope) -> None:
-    envelope.postform_reserved = _reserved(envelope) + 1  # type: ignore[attr-defined]
+def _reserve(envelope: Envelope, day: str) -> None:
+    reserved = _reserved(envelope)
+    reserved[day] = reserved.get(day, 0) + 1
+    envelope.postform_reserved = reserved  # type: ignore[attr-defined]
 
 
-def _reserved(envelope: Envelope, clear: bool = False) -> int:
-    """Recipients of this transaction counted against the daily limit (and not yet final)."""
-    count = int(getattr(envelope, "postform_reserved", 0))
+def _reserved(envelope: Envelope, clear: bool = False) -> dict[str, int]:
+    """Recipients of this transaction counted against the daily limit (and not yet
+    final), per UTC day (a transaction may straddle midnight)."""
+    reserved: dict[str, int] = getattr(envelope, "postform_reserved", None) or {}
     if clear:
-        envelope.postform_reserved = 0  # type: ignore[attr-defined]
-    return count
+        envelope.postform_reserved = {}  # type: ignore[attr-defined]
+    return reserved
 
 
 def _credential(session: Session) -> Credential:
@@ -214,7 +217,7 @@ class RelayHandler:
                 else R.S451_CANNOT_ACCOUNT
             )
             return self._reject(session, "RCPT", reply, sender)
-        _reserve(envelope)
+        _reserve(envelope, self.admission.limits.day)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return R.S250_RECIPIENT_OK
@@ -229,9 +232,8 @@ class RelayHandler:
 
     def abandon(self, envelope: Envelope) -> None:
         """A transaction that will not end in a 250: give back its reserved recipients."""
-        count = _reserved(envelope, clear=True)
-        if count:
-            self.admission.limits.release_recipients(count)
+        for day, count in _reserved(envelope, clear=True).items():
+            self.admission.limits.release_recipients(count, day)
 
     async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data: bytes = envelope.original_content or b""

@@ -47,22 +47,34 @@ def connect(
     autocommit: bool = False,
     purpose: str = "postform",
     timeout: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Any:
     """A psycopg connection; DatabaseError naming the target when it cannot be made.
-    `timeout` overrides the connect timeout (a relay's store never waits long)."""
+    `timeout` overrides the connect timeout (a relay's store never waits long); `extra`
+    adds libpq parameters (keepalives, server-side timeouts)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     info = conninfo(dsn_env)
-    extra: dict[str, Any] = {"application_name": purpose}
+    params: dict[str, Any] = {"application_name": purpose, **(extra or {})}
     try:
-        if timeout is not None:
-            extra["connect_timeout"] = timeout
-        elif "connect_timeout" not in conninfo_to_dict(info) and not os.environ.get(
-            "PGCONNECT_TIMEOUT"
-        ):
-            extra["connect_timeout"] = CONNECT_TIMEOUT  # never wait without bound
-        return psycopg.connect(info, autocommit=autocommit, **extra)
+        given = conninfo_to_dict(info)
+    except psycopg.ProgrammingError:  # libpq's message may quote the password: never shown
+        raise DatabaseError(
+            f"the connection string for {where(dsn_env)} is not valid (libpq cannot parse it)"
+        ) from None
+    if "options" in given and "options" in params:  # the connection string's come first
+        params["options"] = f"{given['options']} {params['options']}"
+    if timeout is not None:
+        params["connect_timeout"] = timeout
+    elif "connect_timeout" not in given and not os.environ.get("PGCONNECT_TIMEOUT"):
+        params["connect_timeout"] = CONNECT_TIMEOUT  # never wait without bound
+    try:
+        return psycopg.connect(info, autocommit=autocommit, **params)
+    except psycopg.ProgrammingError:
+        raise DatabaseError(
+            f"the connection settings for {where(dsn_env)} are not valid (libpq refused them)"
+        ) from None
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to {where(dsn_env)}: {_first_line(exc)}") from None
 

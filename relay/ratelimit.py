@@ -70,11 +70,13 @@ class DailyCounter:
         self.count += n
         self.pending += n
 
-    def release(self, n: int) -> None:
-        """Give back reserved recipients whose transaction did not complete."""
+    def release(self, n: int, day: str) -> None:
+        """Give back reserved recipients whose transaction did not complete (if they were
+        reserved today: after midnight the new day starts from what it counted)."""
         self._roll()
-        self.count -= n
-        self.pending -= n
+        if day == self.day:
+            self.count -= n
+            self.pending -= n
 
 
 class TenancyLimits:
@@ -120,8 +122,12 @@ class TenancyLimits:
         self.daily.add(1)
         return Verdict.ADMIT
 
-    def release_recipients(self, count: int) -> None:
-        self.daily.release(count)
+    @property
+    def day(self) -> str:
+        return self.daily.day
+
+    def release_recipients(self, count: int, day: str) -> None:
+        self.daily.release(count, day)
 
     async def close(self) -> None:
         self.flush()

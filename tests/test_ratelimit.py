@@ -37,6 +37,11 @@ def test_daily_counter_resets_at_utc_midnight() -> None:
     clock.now += 1.0
     assert not counter.would_exceed(4, 4)
     assert counter.day != day and counter.count == 0
+    counter.release(4, day)  # yesterday's transactions that failed after midnight
+    assert counter.count == 0 and not counter.would_exceed(4, 4)
+    counter.add(2)
+    counter.release(1, counter.day)  # today's come back
+    assert counter.count == 1
 
 
 def test_failures_slow_then_block_then_expire() -> None:

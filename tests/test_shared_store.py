@@ -142,7 +142,7 @@ def test_two_relays_together_never_admit_more_recipients_than_the_daily_limit(
         assert await b.reserve_recipient(limit) is Verdict.ADMIT
         assert await b.reserve_recipient(limit) is Verdict.LIMITED
         # recipients of a transaction that did not end in 250 are spent again
-        b.release_recipients(1)
+        b.release_recipients(1, b.day)
         assert await b.reserve_recipient(limit) is Verdict.ADMIT
         await b.close()
         one.close()
@@ -243,3 +243,139 @@ def test_an_outage_loses_nothing_and_ends_without_a_restart(
             await gate.close()
 
     run(test)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bucket_tokens(dsn: str) -> float:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(f"SELECT tokens FROM {SCHEMA}.relay_buckets").fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def test_sessions_that_find_the_lease_empty_together_take_one_batch(target: PgTarget) -> None:
+    per_minute = 6000  # a lease is 60 tokens
+
+    async def test() -> None:
+        runtime = PgRuntime(target)
+        gate = LeasedLimits(runtime, per_minute)
+        verdicts = await asyncio.gather(*(gate.take_message() for _ in range(50)))
+        assert verdicts == [Verdict.ADMIT] * 50
+        assert gate.tokens == 10  # one batch leased, not fifty
+        assert bucket_tokens(os.environ["POSTFORM_PG_DSN"]) < per_minute - 59
+        await gate.close()
+        runtime.close()
+
+    run(test)
+
+
+def test_tokens_kept_unspent_go_back_so_the_bucket_cannot_refill_around_them(
+    target: PgTarget,
+) -> None:
+    per_minute, clock = 6000, Clock()
+
+    async def test() -> None:
+        runtime = PgRuntime(target)
+        gate = LeasedLimits(runtime, per_minute, clock)
+        assert await gate.take_message() is Verdict.ADMIT  # 59 held
+        dsn = os.environ["POSTFORM_PG_DSN"]
+        held = bucket_tokens(dsn)
+        clock.now += 6  # an idle relay: what it holds is stale
+        assert await gate.take_message() is Verdict.ADMIT
+        await asyncio.sleep(0.5)  # the stale tokens are returned in the background
+        assert bucket_tokens(dsn) >= held - 1  # 59 back, 60 leased again: about even
+        assert gate.tokens == 59
+        await gate.close()
+        runtime.close()
+
+    run(test)
+
+
+def test_recipients_released_after_midnight_do_not_count_for_the_new_day(
+    target: PgTarget,
+) -> None:
+    clock = Clock()
+    clock.now = (clock.now // 86_400 + 1) * 86_400 - 1.0  # one second before UTC midnight
+
+    async def test() -> None:
+        runtime = PgRuntime(target)
+        gate = LeasedLimits(runtime, 60000, clock)
+        assert await gate.reserve_recipient(250) is Verdict.ADMIT  # holds 1 more for today
+        yesterday = gate.day
+        clock.now += 2
+        assert await gate.reserve_recipient(250) is Verdict.ADMIT  # a new day's lease
+        assert gate.day != yesterday and gate.recipients == 1
+        gate.release_recipients(1, yesterday)  # a transaction from before midnight failed
+        assert gate.recipients == 1  # not added to today's
+        gate.release_recipients(1, gate.day)
+        assert gate.recipients == 2
+        await gate.close()
+        runtime.close()
+
+    run(test)
+
+
+def test_a_locked_row_gets_451_in_seconds_not_a_hang(target: PgTarget) -> None:
+    dsn = os.environ["POSTFORM_PG_DSN"]
+
+    async def test() -> None:
+        runtime = PgRuntime(target)
+        gate = LeasedLimits(runtime, 6000)
+        assert await gate.take_message() is Verdict.ADMIT
+        gate.tokens = 0
+        with psycopg.connect(dsn) as holder:  # another session holds the bucket's row
+            holder.execute(f"SELECT * FROM {SCHEMA}.relay_buckets FOR UPDATE")
+            started = time.monotonic()
+            assert await gate.take_message() is Verdict.UNAVAILABLE
+            assert time.monotonic() - started < 3.0
+            started = time.monotonic()  # the breaker: the next ones fail at once
+            assert await gate.reserve_recipient(1000) is Verdict.UNAVAILABLE
+            assert time.monotonic() - started < 0.1
+            holder.rollback()
+        await asyncio.sleep(2.5)  # the breaker's retry_after
+        assert await gate.take_message() is Verdict.ADMIT
+        await gate.close()
+        runtime.close()
+
+    run(test)
+
+
+def test_a_bad_operation_in_the_outbox_is_skipped_and_reported_not_blocking(
+    target: PgTarget, tmp_path: Path
+) -> None:
+    async def test() -> None:
+        async with Relay(target, tmp_path / "a") as a:
+            store = a.store
+            store.writer.acquire()
+            a.task.cancel() if a.task else None  # flush by hand below
+            store.suppressions.hard_bounce("nul@example.org", "550 5.1.1 bad\x00 \udcff", "Q1")
+            store.outbox.put({"op": "add", "address": None, "reason": "HARDBOUNCE"})  # a bug
+            store.suppressions.hard_bounce("after@example.org", "550 5.1.1 gone", "Q2")
+            refused = await store.suppressions.flush()
+            assert [op["address"] for op in refused] == [None]
+            assert store.outbox.pending() == 0
+            direct = DirectStore(target)
+            rows = {r.address: r.reply for r in direct.suppressions.list()}
+            direct.close()
+            assert rows == {
+                "nul@example.org": "550 5.1.1 bad ?",
+                "after@example.org": "550 5.1.1 gone",
+            }
+
+    run(test)
+
+
+def test_a_malformed_connection_string_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relay.pgconnect import DatabaseError, connect
+
+    monkeypatch.setenv("POSTFORM_PG_DSN", "postgresql://relay:s3cr%zz@127.0.0.1/postform")
+    with pytest.raises(DatabaseError) as caught:
+        connect("POSTFORM_PG_DSN")
+    assert "s3cr" not in str(caught.value) and "POSTFORM_PG_DSN" in str(caught.value)

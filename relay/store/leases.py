@@ -10,6 +10,7 @@ UNAVAILABLE (451 4.3.0): it never admits what it cannot account for.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -29,23 +30,35 @@ def batch_for(limit: int) -> int:
     return max(1, min(100, limit // 100))
 
 
+TOKEN_TTL = 5.0  # seconds a relay keeps leased tokens it has not spent: then back
+
+
 class LeasedLimits:
     def __init__(self, runtime: PgRuntime, per_minute: int, clock: Clock = time.time) -> None:
         self.runtime = runtime
         self.per_minute = per_minute
         self.clock = clock
         self.tokens = 0  # messages leased and not yet spent
+        self.leased_at = 0.0  # when those tokens were leased
         self.recipients = 0  # recipients leased for `self.day` and not yet reserved
         self.day = utc_day(clock())
+        # One lease in flight at a time: sessions that find the lease empty together wait
+        # for one batch instead of each taking one (a relay holds at most one batch).
+        self._leasing = asyncio.Lock()
+        self._returns: set[asyncio.Task[None]] = set()
 
     def set_rate(self, per_minute: int) -> None:
         self.per_minute = per_minute
 
     async def take_message(self) -> Verdict:
+        if self.tokens >= 1 and self.clock() - self.leased_at > TOKEN_TTL:
+            self._give_back_tokens()  # stale: the bucket must not refill around them
         if self.tokens < 1:
-            verdict = await self._lease_tokens()
-            if verdict is not Verdict.ADMIT:
-                return verdict
+            async with self._leasing:
+                if self.tokens < 1:
+                    verdict = await self._lease_tokens()
+                    if verdict is not Verdict.ADMIT:
+                        return verdict
         self.tokens -= 1
         return Verdict.ADMIT
 
@@ -62,30 +75,62 @@ class LeasedLimits:
         except DatabaseError:
             return Verdict.UNAVAILABLE
         self.tokens += granted
+        self.leased_at = self.clock()
         return Verdict.ADMIT if self.tokens >= 1 else Verdict.LIMITED
 
-    async def reserve_recipient(self, limit: int) -> Verdict:
-        today = utc_day(self.clock())
-        if today != self.day:  # what was leased for yesterday is of no use now
-            self.day, self.recipients = today, 0
-        if self.recipients < 1:
-            target, day, wanted = self.runtime.target, self.day, batch_for(limit)
-            try:
-                granted = await self.runtime.call(
-                    lambda c: pgsql.lease_recipients(
-                        c, target.schema, target.tenant, day, limit, wanted
+    def _give_back_tokens(self) -> None:
+        count, target, per_minute = self.tokens, self.runtime.target, self.per_minute
+        self.tokens = 0
+
+        async def give_back() -> None:
+            with contextlib.suppress(DatabaseError):  # if it fails, the fleet admits less
+                await self.runtime.call(
+                    lambda c: pgsql.return_tokens(
+                        c, target.schema, target.tenant, per_minute, count
                     )
                 )
-            except DatabaseError:
-                return Verdict.UNAVAILABLE
-            self.recipients += granted
-            if self.recipients < 1:
-                return Verdict.LIMITED
+
+        task = asyncio.ensure_future(give_back())
+        self._returns.add(task)
+        task.add_done_callback(self._returns.discard)
+
+    async def reserve_recipient(self, limit: int) -> Verdict:
+        self._roll()
+        if self.recipients < 1:
+            async with self._leasing:
+                self._roll()
+                if self.recipients < 1:
+                    verdict = await self._lease_recipients(limit)
+                    if verdict is not Verdict.ADMIT:
+                        return verdict
         self.recipients -= 1
         return Verdict.ADMIT
 
-    def release_recipients(self, count: int) -> None:
-        self.recipients += count  # back to this relay's lease; returned at shutdown
+    def _roll(self) -> None:
+        today = utc_day(self.clock())
+        if today != self.day:  # what was leased for yesterday is of no use now
+            self.day, self.recipients = today, 0
+
+    async def _lease_recipients(self, limit: int) -> Verdict:
+        target, day, wanted = self.runtime.target, self.day, batch_for(limit)
+        try:
+            granted = await self.runtime.call(
+                lambda c: pgsql.lease_recipients(
+                    c, target.schema, target.tenant, day, limit, wanted
+                )
+            )
+        except DatabaseError:
+            return Verdict.UNAVAILABLE
+        if day == self.day:
+            self.recipients += granted
+        return Verdict.ADMIT if self.recipients >= 1 else Verdict.LIMITED
+
+    def release_recipients(self, count: int, day: str) -> None:
+        """Back to this relay's lease (returned at shutdown); a release for a day that
+        has ended is dropped: yesterday's lease is of no use today."""
+        self._roll()
+        if day == self.day:
+            self.recipients += count
 
     def flush(self) -> None:
         """Nothing to save: every admission was leased from the store already."""
@@ -109,3 +154,5 @@ class LeasedLimits:
         # much less today, never more.
         with contextlib.suppress(DatabaseError):
             await self.runtime.call(give_back)
+        if self._returns:
+            await asyncio.wait(set(self._returns), timeout=5)

@@ -16,8 +16,11 @@ class Outbox:
     def put(self, op: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO outbox (op) VALUES (?)", (json.dumps(op),))
 
-    def peek(self, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.db.execute("SELECT seq, op FROM outbox ORDER BY seq LIMIT ?", (limit,))
+    def peek(self, limit: int | None = 500) -> list[tuple[int, dict[str, Any]]]:
+        """The oldest `limit` operations (None: all of them), in order."""
+        rows = self.db.execute(
+            "SELECT seq, op FROM outbox ORDER BY seq LIMIT ?", (-1 if limit is None else limit,)
+        )
         return [(int(seq), json.loads(op)) for seq, op in rows]
 
     def done(self, upto: int) -> None:

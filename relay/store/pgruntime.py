@@ -24,6 +24,20 @@ from relay.store.pgnames import RELAY_CHANNEL
 
 T = TypeVar("T")
 STORE_CONNECT_TIMEOUT = 3  # seconds: a relay never waits long for its store
+CALL_TIMEOUT = 2.0  # seconds a call may take before the store counts as down
+MAX_QUEUED = 64  # calls waiting for the store thread; more fail at once
+# Every store connection: TCP keepalives and a user timeout, so a dead peer is noticed in
+# seconds, not hours; server-side timeouts, so no statement or lock wait outlives a
+# call, and a relay that dies inside a transaction cannot hold a row lock for the fleet.
+SESSION = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 9000,
+    "options": "-c statement_timeout=2000 -c lock_timeout=1500"
+    " -c idle_in_transaction_session_timeout=10000",
+}
 
 
 @dataclass(frozen=True)
@@ -43,29 +57,42 @@ class PgRuntime:
         self._conn: Any = None  # used on the store thread only
         self._listen: Any = None  # used on the event loop only, never blocking
         self._down_until = 0.0
+        self._queued = 0
         self.available = False
 
     async def call(self, work: Callable[[Any], T]) -> T:
-        """Run `work(connection)` on the store thread; DatabaseError when the store is down."""
+        """Run `work(connection)` on the store thread; DatabaseError when the store is
+        down, slow (CALL_TIMEOUT) or has too many calls waiting: never a long wait."""
         if time.monotonic() < self._down_until:
             raise DatabaseError("the shared store is unavailable (retrying)")
+        if self._queued >= MAX_QUEUED:
+            raise DatabaseError("the shared store is too slow: too many calls waiting")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._run, work)
-
-    def call_sync(self, work: Callable[[Any], T]) -> T:
-        """The same, from outside the event loop (start-up and shutdown)."""
-        return self._pool.submit(self._run, work).result()
+        self._queued += 1
+        future = loop.run_in_executor(self._pool, self._run, work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), CALL_TIMEOUT)
+        except TimeoutError:
+            self._down_until = time.monotonic() + self.retry_after  # later calls fail fast
+            self.available = False
+            raise DatabaseError(f"the shared store did not answer in {CALL_TIMEOUT:g} s") from None
+        finally:
+            self._queued -= 1
 
     def _run(self, work: Callable[[Any], T]) -> T:
         import psycopg
 
+        if time.monotonic() < self._down_until:  # queued before the store went down
+            raise DatabaseError("the shared store is unavailable (retrying)")
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = _connect(self.target, "postform relay store")
             result = work(self._conn)
-        except (psycopg.Error, DatabaseError) as exc:
-            self._fail()
+        except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseError) as exc:
+            self._fail()  # the connection or the server: an outage
             raise DatabaseError(f"the shared store failed: {_why(exc)}") from None
+        except psycopg.Error as exc:  # the data or the query: the store itself is fine
+            raise StoreRefused(f"the shared store refused it: {_why(exc)}") from None
         self.available = True
         return result
 
@@ -86,6 +113,8 @@ class PgRuntime:
         try:
             notes = list(self._listen.notifies(timeout=0))
         except psycopg.Error:
+            with contextlib.suppress(Exception):
+                self._listen.close()
             self._listen = None
             return []
         out = []
@@ -120,8 +149,18 @@ class PgRuntime:
         self._pool.shutdown(wait=False)
 
 
+class StoreRefused(DatabaseError):
+    """PostgreSQL answered, and refused one operation (bad data): not an outage."""
+
+
 def _connect(target: PgTarget, purpose: str) -> Any:
-    return connect(target.dsn_env, autocommit=True, purpose=purpose, timeout=STORE_CONNECT_TIMEOUT)
+    return connect(
+        target.dsn_env,
+        autocommit=True,
+        purpose=purpose,
+        timeout=STORE_CONNECT_TIMEOUT,
+        extra=SESSION,
+    )
 
 
 def _why(exc: Exception) -> str:

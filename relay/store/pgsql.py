@@ -21,6 +21,7 @@ from relay.store.pgnames import (
     SOFT_BOUNCES,
     SUPPRESSIONS,
 )
+from relay.store.storable import storable
 
 NOW = "extract(epoch from clock_timestamp())"
 _COLUMNS = "address, reason, created, reply, queue_id, note"
@@ -34,7 +35,9 @@ def q(schema: str, text: str) -> Any:
 
 
 def notify(conn: Any, payload: dict[str, Any]) -> None:
-    conn.execute("SELECT pg_notify(%s, %s)", (RELAY_CHANNEL, json.dumps(payload)[:7900]))
+    """Payloads are small by construction (an address is at most 254 characters), far
+    below PostgreSQL's 8000-byte limit."""
+    conn.execute("SELECT pg_notify(%s, %s)", (RELAY_CHANNEL, json.dumps(payload)))
 
 
 def add_suppression(
@@ -53,14 +56,15 @@ def add_suppression(
             key,
             address,
             reason,
-            extra.get("reply"),
+            storable(extra.get("reply")),
             extra.get("queue_id"),
-            extra.get("note"),
+            storable(extra.get("note")),
         ),
     ).fetchone()
     if row is None:
         return False
-    _audit(conn, schema, tenant, "add", address, reason, extra.get("note") or extra.get("reply"))
+    why = storable(extra.get("note") or extra.get("reply"))
+    _audit(conn, schema, tenant, "add", address, reason, why)
     notify(conn, {"t": tenant, "k": "sup", "key": key, "address": address, "reason": reason})
     return True
 
@@ -81,7 +85,7 @@ def remove_suppression(
     )
     if row is None:
         return None
-    _audit(conn, schema, tenant, "remove", row[0], row[1], why)
+    _audit(conn, schema, tenant, "remove", row[0], row[1], storable(why))
     notify(conn, {"t": tenant, "k": "unsup", "key": key})
     return Suppression(*row)
 
@@ -146,36 +150,32 @@ def _audit(conn: Any, schema: str, tenant: str, action: str, address: str, reaso
     )
 
 
+STMT_NOW = "extract(epoch from statement_timestamp())"
+
+
 def lease_tokens(conn: Any, schema: str, tenant: str, per_minute: int, wanted: int) -> int:
-    """Take up to `wanted` tokens from the fleet's messages_per_minute bucket."""
-    with conn.transaction():
-        conn.execute(
-            q(
-                schema,
-                f"INSERT INTO {{s}}.{BUCKETS} (tenant, name, tokens, updated)"
-                f" VALUES (%s, 'messages', %s, {NOW}) ON CONFLICT DO NOTHING",
-            ),
-            (tenant, float(per_minute)),
-        )
-        row = conn.execute(
-            q(
-                schema,
-                f"SELECT LEAST(%s, tokens + ({NOW} - updated) * %s) FROM {{s}}.{BUCKETS}"
-                " WHERE tenant = %s AND name = 'messages' FOR UPDATE",
-            ),
-            (float(per_minute), per_minute / 60.0, tenant),
-        ).fetchone()
-        available = float(row[0])
-        granted = max(0, min(wanted, int(available)))
-        conn.execute(
-            q(
-                schema,
-                f"UPDATE {{s}}.{BUCKETS} SET tokens = %s, updated = {NOW}"
-                " WHERE tenant = %s AND name = 'messages'",
-            ),
-            (available - granted, tenant),
-        )
-    return granted
+    """Take up to `wanted` tokens from the fleet's messages_per_minute bucket: one
+    statement, so the row is locked for one round trip only."""
+    conn.execute(
+        q(schema, f"INSERT INTO {{s}}.{BUCKETS} (tenant, name, tokens, updated)"
+                  f" VALUES (%s, 'messages', %s, {STMT_NOW}) ON CONFLICT DO NOTHING"),
+        (tenant, float(per_minute)),
+    )  # fmt: skip
+    row = conn.execute(
+        q(schema, f"""
+            WITH now AS (SELECT {STMT_NOW} AS t),
+            cur AS (
+                SELECT LEAST(%(cap)s, b.tokens + (now.t - b.updated) * %(rate)s) AS avail
+                FROM {{s}}.{BUCKETS} b, now
+                WHERE b.tenant = %(tenant)s AND b.name = 'messages' FOR UPDATE OF b),
+            grant_ AS (SELECT avail, LEAST(%(wanted)s, GREATEST(0, floor(avail)))::int AS n
+                       FROM cur)
+            UPDATE {{s}}.{BUCKETS} b SET tokens = grant_.avail - grant_.n, updated = now.t
+            FROM grant_, now WHERE b.tenant = %(tenant)s AND b.name = 'messages'
+            RETURNING grant_.n"""),
+        {"cap": float(per_minute), "rate": per_minute / 60.0, "tenant": tenant, "wanted": wanted},
+    ).fetchone()  # fmt: skip
+    return int(row[0]) if row else 0
 
 
 def return_tokens(conn: Any, schema: str, tenant: str, per_minute: int, count: int) -> None:
@@ -190,23 +190,23 @@ def return_tokens(conn: Any, schema: str, tenant: str, per_minute: int, count: i
 
 
 def lease_recipients(conn: Any, schema: str, tenant: str, day: str, limit: int, wanted: int) -> int:
-    """Take up to `wanted` recipients from the day's recipients_per_day for the fleet."""
-    with conn.transaction():
-        conn.execute(
-            q(schema, f"INSERT INTO {{s}}.{DAILY} (tenant, day, used) VALUES (%s, %s, 0)"
-                      " ON CONFLICT DO NOTHING"),
-            (tenant, day),
-        )  # fmt: skip
-        row = conn.execute(
-            q(schema, f"SELECT used FROM {{s}}.{DAILY} WHERE tenant = %s AND day = %s FOR UPDATE"),
-            (tenant, day),
-        ).fetchone()
-        granted = max(0, min(wanted, limit - int(row[0])))
-        conn.execute(
-            q(schema, f"UPDATE {{s}}.{DAILY} SET used = used + %s WHERE tenant = %s AND day = %s"),
-            (granted, tenant, day),
-        )
-    return granted
+    """Take up to `wanted` recipients from the day's recipients_per_day for the fleet, in
+    one statement (the row is locked for one round trip only)."""
+    conn.execute(
+        q(schema, f"INSERT INTO {{s}}.{DAILY} (tenant, day, used) VALUES (%s, %s, 0)"
+                  " ON CONFLICT DO NOTHING"),
+        (tenant, day),
+    )  # fmt: skip
+    row = conn.execute(
+        q(schema, f"""
+            WITH cur AS (
+                SELECT LEAST(%(wanted)s, GREATEST(0, %(limit)s - used))::int AS n
+                FROM {{s}}.{DAILY} WHERE tenant = %(tenant)s AND day = %(day)s FOR UPDATE)
+            UPDATE {{s}}.{DAILY} d SET used = d.used + cur.n FROM cur
+            WHERE d.tenant = %(tenant)s AND d.day = %(day)s RETURNING cur.n"""),
+        {"wanted": wanted, "limit": limit, "tenant": tenant, "day": day},
+    ).fetchone()  # fmt: skip
+    return int(row[0]) if row else 0
 
 
 def return_recipients(conn: Any, schema: str, tenant: str, day: str, count: int) -> None:

@@ -5,6 +5,8 @@ loop that keeps them in step with PostgreSQL and rides out its outages."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -23,9 +25,36 @@ TICK = 0.2  # seconds between two looks at notifications and the outbox
 RESYNC = 60.0  # seconds between two full reloads of the suppression mirror
 
 
+class FlushLock:
+    """Which process of a data folder writes its outbox: the one holding this flock
+    (released by the kernel when it exits, so another takes over)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class PgRelayStore:
     def __init__(self, target: PgTarget, folder: Path, log: EventLog) -> None:
         self.folder = folder
+        self.writer = FlushLock(folder / "outbox.lock")
         self.local = EmbeddedStore(folder)
         self.runtime = PgRuntime(target)
         self.outbox = Outbox(self.local.db)
@@ -41,7 +70,8 @@ class PgRelayStore:
 
     async def run(self) -> None:
         """Follow the store until cancelled: notifications in, outbox out, a full resync
-        every minute and whenever the store comes back."""
+        every minute and whenever the store comes back. Nothing escapes this loop: an
+        unexpected error is logged and the next tick tries again."""
         resynced = 0.0
         while True:
             try:
@@ -51,7 +81,7 @@ class PgRelayStore:
                 for note in self.runtime.notifications():
                     self.suppressions.notified(note)
                     self.throttle.notified(note)
-                await self.suppressions.flush()
+                await self._flush()
                 if time.monotonic() - resynced > RESYNC:
                     await self.suppressions.resync()
                     await self.throttle.resync()
@@ -63,16 +93,29 @@ class PgRelayStore:
                 if not self._down:
                     self._down = True
                     self.log.emit("store_unavailable", error=str(exc))
+            except Exception as exc:  # a bug must not stop the fleet's store for this relay
+                self.log.emit("store_error", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(TICK)
+
+    async def _flush(self) -> None:
+        """Write the outbox, if this process is the folder's writer (several processes may
+        share one folder: --workers, or `relay deliver` beside `serve --no-delivery`)."""
+        if not self.writer.acquire():
+            return
+        for op in await self.suppressions.flush():
+            self.log.emit("store_refused", op=op.get("op"), recipient=op.get("address"))
 
     async def drain(self, timeout: float = 5.0) -> int:
         """Write the outbox before the relay exits (waiting at most `timeout` seconds);
         what could not be written stays in the local outbox for the next start, and
-        the `store_pending` event says how much (a host being retired must not lose it)."""
+        the `store_pending` event says how much (a host being retired must not lose it).
+        Another process of this folder that writes the outbox does it instead."""
+        if not self.writer.acquire():
+            return 0
         deadline = time.monotonic() + timeout
         while self.outbox.pending() and time.monotonic() < deadline:
             try:
-                await asyncio.wait_for(self.suppressions.flush(), deadline - time.monotonic())
+                await asyncio.wait_for(self._flush(), deadline - time.monotonic())
             except (DatabaseError, TimeoutError):
                 await asyncio.sleep(0.2)
         pending = self.outbox.pending()
@@ -82,4 +125,5 @@ class PgRelayStore:
 
     def close(self) -> None:
         self.runtime.close()
+        self.writer.release()
         self.local.close()

@@ -6,14 +6,17 @@ shared store in order through the outbox, now or when the store is back."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from relay.contract.suppression import SuppressionReason
+from relay.contract.suppression import SuppressionReason, suppression_key
 from relay.store import pgsql
 from relay.store.interfaces import Suppression
 from relay.store.outbox import Outbox
 from relay.store.pgruntime import PgRuntime
 from relay.store.sqlite import SqliteSuppressionList
+
+Ops = list[dict[str, Any]]  # outbox operations (the class below has a method named list)
 
 
 class SharedSuppressionList:
@@ -21,6 +24,9 @@ class SharedSuppressionList:
         self.runtime = runtime
         self.local = local
         self.outbox = outbox
+        # The batch being written, if any: a flush cancelled mid-way (shutdown) leaves it
+        # running, and the next flush waits for it instead of writing it again.
+        self._inflight: tuple[asyncio.Future[Ops], int] | None = None
 
     # the SuppressionList protocol: read the mirror, write both
 
@@ -80,27 +86,26 @@ class SharedSuppressionList:
         elif payload.get("k") == "unsup":
             self.local.mirror_remove(str(payload["key"]))
 
-    async def flush(self) -> int:
-        """Write the outbox to the store, in order; how many operations were written."""
-        batch = self.outbox.peek()
-        if not batch:
-            return 0
-        target = self.runtime.target
-
-        def write(conn: Any) -> None:
-            with conn.transaction():
-                delivered = []
-                for _, op in batch:
-                    if op["op"] == "delivered":
-                        delivered.append(op["address"])
-                        continue
-                    _apply(conn, target.schema, target.tenant, op)
-                if delivered:
-                    pgsql.delivered(conn, target.schema, target.tenant, delivered)
-
-        await self.runtime.call(write)
-        self.outbox.done(batch[-1][0])
-        return len(batch)
+    async def flush(self) -> Ops:
+        """Write the outbox to the store, in order; the operations it refused (bad data,
+        dropped so that they cannot block the rest). DatabaseError when the store is away."""
+        if self._inflight is None:
+            batch = self.outbox.peek()
+            if not batch:
+                return []
+            target, ops = self.runtime.target, [op for _, op in batch]
+            started = asyncio.ensure_future(
+                self.runtime.call(lambda conn: _write(conn, target, ops))
+            )
+            self._inflight = (started, batch[-1][0])
+        work, upto = self._inflight
+        try:
+            refused = await asyncio.shield(work)
+        finally:
+            if work.done():
+                self._inflight = None
+        self.outbox.done(upto)
+        return refused
 
     async def resync(self) -> None:
         """Replace the mirror with the store's list (what is still in the outbox stays)."""
@@ -112,11 +117,34 @@ class SharedSuppressionList:
 
         rows, soft = await self.runtime.call(fetch)
         self.local.mirror_replace(rows, soft)
-        for _, op in self.outbox.peek(10_000):  # not written yet: still true here
+        for _, op in self.outbox.peek(None):  # not written yet: still true here
             if op["op"] == "add":
                 self.local.mirror_add(op["address"], op["reason"])
             elif op["op"] == "remove":
-                self.local.remove(op["address"], op["why"])
+                self.local.mirror_remove(suppression_key(op["address"]))
+
+
+def _write(conn: Any, target: Any, ops: Ops) -> Ops:
+    """One transaction; each operation in its own savepoint, so one that the store
+    refuses is skipped (and reported) while the others are written."""
+    import psycopg
+
+    refused: Ops = []
+    with conn.transaction():
+        delivered = [op["address"] for op in ops if op["op"] == "delivered"]
+        for op in ops:
+            if op["op"] == "delivered":
+                continue
+            try:
+                with conn.transaction():
+                    _apply(conn, target.schema, target.tenant, op)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the connection: an outage, the whole batch waits
+            except Exception:  # this operation's data: skipped, reported, never blocking
+                refused.append(op)
+        if delivered:
+            pgsql.delivered(conn, target.schema, target.tenant, delivered)
+    return refused
 
 
 def _apply(conn: Any, schema: str, tenant: str, op: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from relay.contract.suppression import SOFT_BOUNCE_LIMIT, SuppressionReason, suppression_key
 from relay.store.interfaces import Suppression
+from relay.store.storable import storable
 
 DB_FILE = "relay.sqlite"
 SCHEMA_VERSION = 2
@@ -126,6 +127,7 @@ class SqliteSuppressionList:
         queue_id: str | None = None,
         note: str | None = None,
     ) -> bool:
+        reply, note = storable(reply), storable(note)
         cur = self.db.execute(
             "INSERT INTO suppressions (key, address, reason, created, reply, queue_id, note) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -141,7 +143,7 @@ class SqliteSuppressionList:
             key = suppression_key(address)
             self.db.execute("DELETE FROM suppressions WHERE key = ?", (key,))
             self.db.execute("DELETE FROM soft_bounces WHERE key = ?", (key,))
-            self._audit("remove", entry.address, entry.reason, why)
+            self._audit("remove", entry.address, entry.reason, storable(why))
         return entry
 
     def hard_bounce(self, address: str, reply: str, queue_id: str) -> bool:
