@@ -57,6 +57,9 @@ class Signers:
         return signer
 
 
+SIGN_INLINE_BYTES = 256 * 1024  # smaller messages are signed on the loop (~0.1 ms per 2 KB)
+
+
 @dataclass
 class Acceptor:
     signers: Signers
@@ -74,7 +77,12 @@ class Acceptor:
         key = policy.signing.get(domain)
         if key is not None:
             signer = await self.signers.get(key)
-            message = signer.sign(message, int(now)) + message
+            if len(message) < SIGN_INLINE_BYTES:
+                message = signer.sign(message, int(now)) + message
+            else:  # a big message is hashed off the event loop: other sessions go on
+                loop = asyncio.get_running_loop()
+                header = await loop.run_in_executor(None, signer.sign, message, int(now))
+                message = header + message
         received = msg.received_header(
             hostname=hostname,
             helo=sub.helo,

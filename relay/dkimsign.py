@@ -170,9 +170,12 @@ def _relaxed_body(body: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     body = _WSP_RUN.sub(b" ", body).replace(b" \r\n", b"\r\n")
-    end = len(body)
-    while end >= 2 and body[end - 2 : end] == b"\r\n":
-        end -= 2
+    end = len(body.rstrip(b"\r\n"))
+    tail = len(body) - end
+    if body[end:] != b"\r\n" * (tail // 2):  # a CR or LF of its own in the tail
+        end = len(body)
+        while end >= 2 and body[end - 2 : end] == b"\r\n":
+            end -= 2
     return body[:end] + b"\r\n" if end else b""
 
 

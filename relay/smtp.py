@@ -6,11 +6,13 @@
 - aiosmtpd's size replies get an enhanced status code (S552_TOO_BIG).
 - Sessions are registered (for a graceful shutdown) and logged; on a +proxy
   listener the PROXY header names the client (handle_PROXY in handler.py).
+- DATA is read into one buffer with a minimum data rate (datareader.py), not a list
+  of per-line objects.
 
 This overrides aiosmtpd private members (`_getaddr`, `_handler_coroutine`,
-`_set_post_data_state`) and relies on how it renews the session at STARTTLS, so the
-aiosmtpd version is pinned
-(AIOSMTPD_VERSION, pyproject.toml) and tests/test_aiosmtpd_pin.py fails when they change.
+`_set_post_data_state`, `_reader`, `_call_handler_hook`, `smtp_DATA`) and relies on how
+it renews the session at STARTTLS, so the aiosmtpd version is pinned (AIOSMTPD_VERSION,
+pyproject.toml) and tests/test_aiosmtpd_pin.py fails when they change.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import re
 import warnings
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay import replies as R
+from relay.datareader import MIN_RATE, RateWatch, read_data
 from relay.events import EventLog
 
 AIOSMTPD_VERSION = "1.4.6"
@@ -121,6 +124,47 @@ class RelaySMTP(SMTP):
         # (before any handler hook sees it): the one place to see every transaction end.
         self._abandon()
         super()._set_post_data_state()  # type: ignore[no-untyped-call]
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA command, reading the message with read_data."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        watch = RateWatch(self._too_slow)
+        try:
+            result = await read_data(
+                self._reader, self.data_size_limit, self.line_length_limit, watch
+            )
+        except asyncio.CancelledError:
+            self._writer.close()
+            raise
+        finally:
+            watch.cancel()
+        if result.error is not None:
+            self._set_post_data_state()
+            await self.push(
+                "500 Line too long (see RFC5321 4.5.3.1.6)"
+                if result.error == "too_long"
+                else "552 Error: Too much mail data"
+            )
+            return
+        self.envelope.content = self.envelope.original_content = result.body
+        del result
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    def _too_slow(self) -> None:
+        self.log.emit("data_too_slow", peer=peer_of(self.session), min_rate=MIN_RATE)
+        self.close_with(R.S421_DATA_TOO_SLOW.format(rate=MIN_RATE))
 
     def connection_lost(self, error: Exception | None) -> None:
         self._abandon()  # a transaction cut off

@@ -53,3 +53,20 @@ def test_the_override_parses_what_aiosmtpd_parses() -> None:
     parsed = asyncio.run(parse())
     assert parsed[0] == ("a@b.example", "")
     assert parsed[1] == ("a@b.example", "SIZE=10")
+
+
+def test_relay_smtp_data_gives_the_replies_aiosmtpd_gives() -> None:
+    """RelaySMTP.smtp_DATA replaces aiosmtpd's: same checks, same replies, same hook."""
+    theirs, ours = inspect.getsource(SMTP.smtp_DATA), inspect.getsource(RelaySMTP.smtp_DATA)
+    for text in (
+        "354 End data with <CR><LF>.<CR><LF>",
+        "503 Error: need RCPT command",
+        "501 Syntax: DATA",
+        "500 Line too long (see RFC5321 4.5.3.1.6)",
+        "552 Error: Too much mail data",
+        "self._call_handler_hook('DATA')",
+        "self._set_post_data_state()",
+    ):
+        assert text in theirs, text
+        assert text.replace("'", '"') in ours, text
+    assert SMTP.line_length_limit == 1001

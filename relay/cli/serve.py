@@ -83,9 +83,11 @@ def serve(
 def _run(site: RelaySite, options: RelayOptions, workers: int) -> ExitStatus:
     """Hold the data folder and serve, in `workers` processes."""
     from relay import supervisor
+    from relay.memory import release_big_blocks
     from relay.server import Relay
 
     os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
+    release_big_blocks()  # big messages' memory goes back to the system when done
     if options.metrics_dir is not None:
         from relay.metrics import prepare_multiprocess
 
