@@ -123,7 +123,9 @@ def _relay(relay: dict[str, Any] | None) -> dict[str, Any] | None:
     out: dict[str, Any] = {k: relay[k].lower() for k in ("hostname", "spf_domain") if k in relay}
     out["ipv4"] = list(relay.get("ipv4", []))
     out["ipv6"] = list(relay.get("ipv6", []))
-    for key in ("listen", "tls", "data_dir", "smarthost", "delivery", "proxy_from", "store"):
+    for key in (
+        "listen", "tls", "data_dir", "smarthost", "delivery", "proxy_from", "store", "sessions",
+    ):  # fmt: skip
         if key in relay:
             out[key] = relay[key]
     return out

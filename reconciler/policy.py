@@ -19,6 +19,7 @@ from relay.contract.settings import (
     DeliverySettings,
     Limits,
     RelaySettings,
+    SessionSettings,
     Smarthost,
     TlsFiles,
 )
@@ -93,6 +94,7 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         delivery=DeliverySettings(**(attrs.get("delivery") or {})),
         proxy_from=tuple(attrs.get("proxy_from") or ()),
         store=(attrs.get("store") or {}).get("backend", "embedded"),
+        sessions=SessionSettings(**(attrs.get("sessions") or {})),
     )
 
 

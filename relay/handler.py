@@ -26,7 +26,7 @@ from relay.contract.policy import Credential, RelayPolicy
 from relay.events import EventLog
 from relay.headers import field_values, split
 from relay.metrics import Metrics, count_message
-from relay.smtp import peer_of, socket_peer
+from relay.smtp import RelaySMTP, peer_of, socket_peer
 from relay.store.interfaces import Verdict
 
 
@@ -150,7 +150,10 @@ class RelayHandler:
             self.log.emit("proxy_refused", peer=via)
             await server.push(R.S421_NOT_A_TRUSTED_PROXY.format(peer=via))
             return False
-        self.log.emit("connect", peer=peer_of(session), via=via, listener="starttls+proxy")
+        peer = peer_of(session)
+        if isinstance(server, RelaySMTP) and not server.admit(peer):
+            return False  # refused with 421 by the connection caps
+        self.log.emit("connect", peer=peer, via=via, listener="starttls+proxy")
         return True
 
     async def handle_exception(self, error: Exception) -> str:

@@ -11,6 +11,12 @@ S421_TOO_MANY_AUTH_FAILURES = (
 )
 S421_NOT_A_TRUSTED_PROXY = "421 4.7.0 {peer} may not send a PROXY header here"
 S421_SHUTTING_DOWN = "421 4.3.2 Relay shutting down; try again later"
+S421_RELAY_FULL = "421 4.7.0 Too many connections; try again later"
+S421_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from {peer}; try again later"
+S421_CONNECTION_RATE = (
+    "421 4.7.0 Too many connections from {peer} (over {rate} a minute); try again later"
+)
+S421_TOO_MANY_ERRORS = "421 4.7.0 Too many errors in this session; closing"
 S421_DATA_TOO_SLOW = "421 4.4.2 Message data arrived too slowly (under {rate} bytes/s); closing"
 S451_RATE_LIMITED = "451 4.7.1 Rate limit exceeded: {limit} messages per minute; try again later"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"

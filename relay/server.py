@@ -15,12 +15,14 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from relay import enforced
 from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
 from relay.auth import PasswordChecker
+from relay.connections import ConnectionGate
 from relay.contract.hostport import Listener
 from relay.contract.policy import PolicyError, RelayPolicy
 from relay.delivery import DeliveryWorker
@@ -73,6 +75,8 @@ class Relay:
         )
         self.limits = self.stores.limits(policy, options.worker)
         self.store_backend = policy.relay.store  # chosen at start: a change needs a restart
+        self.gate = ConnectionGate(lambda: self.policy.relay.sessions)
+        self._loop_error_at, self._loop_errors_unlogged = 0.0, 0
         self.metrics = self._metrics()
         self.spool = Spool(options.data_dir / "spool", clean=count == 1)
         self.delivery: DeliveryWorker | None = None
@@ -151,6 +155,8 @@ class Relay:
             sessions=self.sessions,
             log=self.log,
             proxy=listener.proxy,
+            gate=self.gate,
+            limits=lambda: self.policy.relay.sessions,
             hostname=policy.relay.hostname,
             ident="postform relay",
             data_size_limit=policy.limits.max_message_bytes,
@@ -189,6 +195,7 @@ class Relay:
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.holder.force)
+        loop.set_exception_handler(self._loop_error)
         await self.start()
         self._enforcing(self.policy)
         tasks = [loop.create_task(self.holder.follow()), loop.create_task(self._flush_loop())]
@@ -213,6 +220,22 @@ class Relay:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own errors (an accept() out of descriptors, a callback that raised)
+        as JSON events, at most one a second (the rest are counted), never a traceback."""
+        now = time.monotonic()
+        if now - self._loop_error_at < 1.0:
+            self._loop_errors_unlogged += 1
+            return
+        exc = context.get("exception")
+        self.log.emit(
+            "loop_error",
+            message=str(context.get("message", "")),
+            error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
+            unlogged=self._loop_errors_unlogged,
+        )
+        self._loop_error_at, self._loop_errors_unlogged = now, 0
 
     async def _flush_loop(self) -> None:
         while True:

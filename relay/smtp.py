@@ -21,16 +21,21 @@ import asyncio
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from relay import replies as R
-from relay.datareader import MIN_RATE, RateWatch, read_data
+from relay.connections import ConnectionGate
+from relay.contract.settings import SessionSettings
+from relay.datareader import RateWatch, read_data
 from relay.events import EventLog
 
 AIOSMTPD_VERSION = "1.4.6"
 PROXY_TIMEOUT = 10.0  # seconds a +proxy connection has to send its PROXY header
+_ACCEPTED = R.S250_QUEUED.split("{", 1)[0]  # an accepted message starts the error count again
+_NOT_COUNTED = ("421", R.S550_SUPPRESSED.split("<", 1)[0])  # closing; a suppressed recipient
 _PLAIN_ANGLE_ADDR = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>")
 
 
@@ -76,6 +81,8 @@ class RelaySMTP(SMTP):
         sessions: set[RelaySMTP],
         log: EventLog,
         proxy: bool = False,
+        gate: ConnectionGate | None = None,
+        limits: Callable[[], SessionSettings] = SessionSettings,
         **kwargs: Any,
     ) -> None:
         if proxy:  # aiosmtpd reads the header and calls the handler's handle_PROXY
@@ -85,6 +92,10 @@ class RelaySMTP(SMTP):
         self.proxy = proxy
         self.sessions = sessions
         self.log = log
+        self.gate = gate
+        self.limits = limits  # the applied relay.sessions, current at every call
+        self.admitted: str | None = None  # the address the gate counts this connection for
+        self.errors = 0  # error replies since the last accepted message
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_ANGLE_ADDR.match(arg)
@@ -96,7 +107,31 @@ class RelaySMTP(SMTP):
     async def push(self, status: str) -> None:  # type: ignore[override]
         if status in R.AIOSMTPD_SIZE_REPLIES:
             status = R.S552_TOO_BIG.format(limit=self.data_size_limit)
+        if status.startswith(_ACCEPTED):
+            self.errors = 0
+        elif status[:1] in "45" and not status.startswith(_NOT_COUNTED):
+            self.errors += 1
+            limits = self.limits()
+            if self.errors >= limits.max_errors:  # Postfix's smtpd_hard_error_limit
+                await super().push(status)
+                self.log.emit("too_many_errors", peer=peer_of(self.session), errors=self.errors)
+                self.close_with(R.S421_TOO_MANY_ERRORS)
+                return
+            if self.errors > limits.slow_after_errors:  # smtpd_soft_error_limit
+                await asyncio.sleep(1.0)
         await super().push(status)
+
+    def admit(self, peer: str) -> bool:
+        """Count this connection for `peer`, or refuse it with 421 (connection caps)."""
+        if self.gate is None:
+            return True
+        reply = self.gate.admit(peer)
+        if reply is not None:
+            self.log.emit("connection_refused", peer=peer, reply=reply)
+            self.close_with(reply)
+            return False
+        self.admitted = peer
+        return True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         upgrade = self.transport is not None  # STARTTLS re-enters here
@@ -111,6 +146,10 @@ class RelaySMTP(SMTP):
         self.sessions.add(self)
         if self.proxy:
             return  # the real client is known after the PROXY header (handle_PROXY)
+        if not self.admit(peer):
+            if self._handler_coroutine is not None:
+                self._handler_coroutine.cancel()  # no banner after the 421
+            return
         self.log.emit("connect", peer=peer, listener=self.mode)
 
     def _abandon(self) -> None:
@@ -138,7 +177,8 @@ class RelaySMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        watch = RateWatch(self._too_slow)
+        limits = self.limits()
+        watch = RateWatch(self._too_slow, limits.min_data_rate, limits.data_grace)
         try:
             result = await read_data(
                 self._reader, self.data_size_limit, self.line_length_limit, watch
@@ -163,11 +203,15 @@ class RelaySMTP(SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
     def _too_slow(self) -> None:
-        self.log.emit("data_too_slow", peer=peer_of(self.session), min_rate=MIN_RATE)
-        self.close_with(R.S421_DATA_TOO_SLOW.format(rate=MIN_RATE))
+        rate = self.limits().min_data_rate
+        self.log.emit("data_too_slow", peer=peer_of(self.session), min_rate=rate)
+        self.close_with(R.S421_DATA_TOO_SLOW.format(rate=rate))
 
     def connection_lost(self, error: Exception | None) -> None:
         self._abandon()  # a transaction cut off
+        if self.admitted is not None and self.gate is not None:
+            self.gate.release(self.admitted)
+            self.admitted = None
         super().connection_lost(error)
         if self in self.sessions:
             self.sessions.discard(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import smtplib
 import socket
@@ -113,9 +114,12 @@ class RelayProcess:
         rows = json.loads(path.read_text())
         return {r["user"]: r for r in rows}
 
-    def start(self, *extra: str, deliver: bool = False) -> RelayProcess:
+    def start(
+        self, *extra: str, deliver: bool = False, open_files: int | None = None
+    ) -> RelayProcess:
         """Start the relay; delivery stays off unless asked for (with a loopback nameserver
-        in `extra`), so no test ever looks up a real MX."""
+        in `extra`), so no test ever looks up a real MX. `open_files` sets the process's
+        open-files limit (soft and hard), as a small default machine would have it."""
         self.lines = []
         args = [
             *postform_cmd(),
@@ -131,8 +135,18 @@ class RelayProcess:
         ]
         if not deliver:
             args.append("--no-delivery")
+
+        def limit_files() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.proc = subprocess.Popen(
-            args, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            args,
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limit_files,
         )
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
@@ -239,6 +253,14 @@ class RelayProcess:
     def spooled(self, queue_id: str) -> bytes:
         raw = (self.spool() / f"{queue_id}.msg").read_bytes()
         return raw.split(b"\n", 2)[2]
+
+
+def with_sessions(config: str, **settings: object) -> str:
+    """`config` with relay.sessions set (a relay config made from RELAY_CONFIG)."""
+    body = ", ".join(f"{k}: {v}" for k, v in settings.items())
+    return config.replace(
+        "  ipv4: [192.0.2.10]\n", f"  ipv4: [192.0.2.10]\n  sessions: {{{body}}}\n"
+    )
 
 
 def message(

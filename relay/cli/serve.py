@@ -83,11 +83,13 @@ def serve(
 def _run(site: RelaySite, options: RelayOptions, workers: int) -> ExitStatus:
     """Hold the data folder and serve, in `workers` processes."""
     from relay import supervisor
+    from relay.connections import raise_open_files_limit
     from relay.memory import release_big_blocks
     from relay.server import Relay
 
     os.umask(0o077)  # spool, SQLite (and its WAL), logs: readable by this user only
     release_big_blocks()  # big messages' memory goes back to the system when done
+    raise_open_files_limit()  # connections are capped below it (relay.sessions)
     if options.metrics_dir is not None:
         from relay.metrics import prepare_multiprocess
 

@@ -24,6 +24,7 @@ from relay.contract.settings import (
     DeliverySettings,
     Limits,
     RelaySettings,
+    SessionSettings,
     Smarthost,
     TlsFiles,
 )
@@ -133,6 +134,7 @@ def _relay_dict(relay: RelaySettings) -> dict[str, Any]:
         "delivery": asdict(relay.delivery),
         "proxy_from": list(relay.proxy_from),
         "store": relay.store,
+        "sessions": asdict(relay.sessions),
     }
 
 
@@ -205,6 +207,7 @@ def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
         delivery=DeliverySettings(**relay["delivery"]),
         proxy_from=tuple(_typed(relay.get("proxy_from", []), list, "relay.proxy_from")),
         store=_typed(relay.get("store", "embedded"), str, "relay.store"),
+        sessions=SessionSettings(**_typed(relay.get("sessions", {}), dict, "relay.sessions")),
     )
 
 

@@ -55,6 +55,20 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """What one client may hold of a relay (Postfix's anvil and error limits, per relay
+    process): connections at once and per minute, the DATA rate, errors per session."""
+
+    max_connections: int = 1_000  # in all; also kept below the open-files limit
+    per_client: int = 50  # connections at once from one client address
+    per_client_rate: int = 3_000  # new connections per minute from one client address
+    min_data_rate: int = 500  # bytes per second in DATA, averaged ...
+    data_grace: float = 30.0  # ... after this many seconds
+    slow_after_errors: int = 10  # from here each error reply waits 1 s (smtpd_soft_error_limit)
+    max_errors: int = 20  # then 421 and the session is closed (smtpd_hard_error_limit)
+
+
+@dataclass(frozen=True, slots=True)
 class RelaySettings:
     hostname: str = "localhost"
     listen: tuple[str, ...] = ("127.0.0.1:587/starttls",)
@@ -67,3 +81,4 @@ class RelaySettings:
     # Where suppressions, limits and the login throttle live: "embedded" (this relay's
     # SQLite file) or "postgres" (shared by every relay of the state).
     store: str = "embedded"
+    sessions: SessionSettings = field(default_factory=SessionSettings)
