@@ -3,8 +3,10 @@
 glibc serves large blocks with mmap (returned on free) only up to a threshold that it
 raises to the size of the largest block freed, so after a few 2 MB messages every
 later one comes from the heap, which the process keeps: ten concurrent 2 MB messages
-left the relay ~110 MB larger for good. Fixing the threshold at glibc's default
-(128 KiB) turns that dynamic adjustment off. Elsewhere (musl, macOS) nothing is done.
+left the relay ~110 MB larger for good. Fixing the threshold turns that dynamic
+adjustment off. It is fixed at 1 MiB, not glibc's initial 128 KiB: asyncio reads
+sockets into 256 KiB buffers, and mapping one per read cost ~10 % of the relay's
+throughput (bench/relay_throughput.py). Elsewhere (musl, macOS) nothing is done.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ctypes
 import ctypes.util
 
 M_MMAP_THRESHOLD = -3  # mallopt(3)
-THRESHOLD = 128 * 1024
+THRESHOLD = 1024 * 1024
 
 
 def release_big_blocks() -> bool:
