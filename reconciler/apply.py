@@ -89,9 +89,14 @@ def _execute(change: Change, resources: Resources, issued: list[IssuedCredential
 
 
 def apply_plan(
-    plan: Plan, state: State, save: Callable[[State], State], progress: Callable[[str], None]
+    plan: Plan,
+    state: State,
+    save: Callable[[State], State],
+    progress: Callable[[str], None],
+    keep: Callable[[list[IssuedCredential]], None] = lambda issued: None,
 ) -> tuple[State, list[IssuedCredential]]:
-    """Apply `plan` to `state`; `save` persists and returns the written state."""
+    """Apply `plan` to `state`; `save` persists and returns the written state, after
+    `keep` has put the new passwords somewhere (they exist nowhere else)."""
     resources = dict(state.resources)
     issued: list[IssuedCredential] = []
     for done, change in enumerate(plan.changes):
@@ -102,6 +107,7 @@ def apply_plan(
             _execute(change, resources, issued)
         except (Exception, KeyboardInterrupt) as exc:
             if done:
+                keep(issued)
                 _save(state, resources, save)
             why = str(exc) or type(exc).__name__
             raise ApplyFailedError(
@@ -110,6 +116,7 @@ def apply_plan(
                 issued,
             ) from exc
         progress(f"{change.address}: {end_msg} after {time.monotonic() - started:.0f}s")
+    keep(issued)
     return _save(state, resources, save), issued
 
 

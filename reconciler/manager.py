@@ -9,7 +9,6 @@ from the written resources: the relays never see a state without its policy.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 
 from reconciler.apply import IssuedCredential, apply_plan
 from reconciler.config import Config, load_config
+from reconciler.credentialsout import write_credentials_out
 from reconciler.dns.outputs import write_outputs
 from reconciler.dns.records import records_for
 from reconciler.errors import (
@@ -29,6 +29,7 @@ from reconciler.errors import (
 from reconciler.plan import Action, Plan
 from reconciler.planner import check_not_stale, make_plan
 from reconciler.policy import DKIM_STATUS, policy_for
+from reconciler.policydrift import policy_difference
 from reconciler.relaysite import relay_site
 from reconciler.render.jsonplan import plan_from_json, render_json
 from reconciler.safety import raise_if_unsafe
@@ -36,7 +37,6 @@ from reconciler.secrets import StateSecrets
 from reconciler.state.backend import StateBackend
 from reconciler.state.model import State, StateVersion
 from reconciler.state.open import open_backend
-from relay.contract.policy import RelayPolicy
 from relay.durable import atomic_write
 from relay.site import RelaySite
 
@@ -92,8 +92,7 @@ class Manager:
         sealed = self.secrets.seal(state)
         stored = self.backend.observe(sealed, forget_history=_turned_on(state, sealed))
         after = policy_for(stored)
-        current = self.backend.published()
-        if current is None or _content(current) != _content(after):
+        if policy_difference(self.backend.published(), after.to_dict()) is not None:
             self.backend.publish(after)
         return stored
 
@@ -125,7 +124,16 @@ class Manager:
         the_plan = make_plan(
             self.config, state, replace=replace, destroy=destroy, runtime=self._runtime(state)
         )
+        if the_plan.empty and not destroy:
+            the_plan = dataclasses.replace(the_plan, policy=self._policy_problem(state))
         return self._passphrase_note(the_plan)
+
+    def _policy_problem(self, state: State) -> str | None:
+        """How the published relay policy differs from what the state says (a no-change
+        apply publishes it again), or None when it is as it should be."""
+        if not state.exists:
+            return None
+        return policy_difference(self.backend.published(), policy_for(state).to_dict())
 
     def _passphrase_note(self, the_plan: Plan) -> Plan:
         """Say it at plan time when apply will need the passphrase and it is not set."""
@@ -179,16 +187,23 @@ class Manager:
             self._check(request, the_plan, state)
             if not (request.auto_approve or request.plan_file) and not ui.confirm():
                 raise ApplyAborted("Apply cancelled: nothing was changed.")
+            kept: list[Path | None] = [None]
+
+            def keep(issued: list[IssuedCredential]) -> None:  # before the state is written
+                kept[0] = write_credentials_out(issued, request.credentials_out, ui.warn)
+
             try:
-                new_state, issued = apply_plan(the_plan, state, self.write, ui.progress)
+                new_state, issued = apply_plan(the_plan, state, self.write, ui.progress, keep)
             except ApplyFailedError as exc:
-                self._issue(exc.issued, request.credentials_out, ui)
+                if exc.issued:
+                    ui.passwords(exc.issued, kept[0])
                 raise
             ui.info(
                 f"\nApply complete! Resources: {the_plan.add} added, {the_plan.change} changed, "
                 f"{the_plan.remove} destroyed.\n"
             )
-            self._issue(issued, request.credentials_out, ui)  # first: they exist only now
+            if issued:
+                ui.passwords(issued, kept[0])
             self._write_dns(new_state, ui)
             return new_state
 
@@ -230,39 +245,12 @@ class Manager:
         if sealed is not state:  # encryption was just turned on: seal what is stored
             state = self.observe(state)
             ui.info(f"\nEncrypted the secrets of the {self.backend.describe()}.\n")
-        wanted = policy_for(state)
-        current = self.backend.published()
-        stale = current is None or current.version != wanted.version
-        if stale or current is None or _content(current) != _content(wanted):
-            self.backend.publish(wanted)
+        if self._policy_problem(state) is not None:
+            self.backend.publish(policy_for(state))
             ui.info(
                 f"\nPublished the relay policy at serial {state.serial} to "
                 f"{self.backend.policy_location()} (it was missing or out of date).\n"
             )
-
-    def _issue(self, issued: list[IssuedCredential], path: Path | None, ui: ApplyUI) -> None:
-        if not issued:
-            return
-        if path is not None:
-            rows = [
-                {
-                    "address": c.address,
-                    "user": c.user,
-                    "credential": c.name,
-                    "username": c.username,
-                    "password": c.password,
-                }
-                for c in issued
-            ]
-            try:
-                atomic_write(path, (json.dumps(rows, indent=2) + "\n").encode(), mode=0o600)
-            except OSError as exc:
-                ui.warn(
-                    f"Warning: could not write {path}: {exc.strerror or exc}; the new passwords "
-                    "are printed below instead, since they cannot be recovered later."
-                )
-                path = None
-        ui.passwords(issued, path)
 
     def _write_dns(self, state: State, ui: ApplyUI) -> None:
         """Refresh the DNS output folder; a failure here is a warning (the state is applied)."""
@@ -292,9 +280,3 @@ class Manager:
 def _turned_on(before: State, after: State) -> bool:
     """Sealing was just turned on: the stored versions before hold secrets in the clear."""
     return before.sealing is None and after.sealing is not None
-
-
-def _content(policy: RelayPolicy) -> dict[str, Any]:
-    """What a relay enforces: not the revision (it only counts observations), not when
-    it was published."""
-    return {**policy.to_dict(), "revision": 0, "published_at": ""}

@@ -67,6 +67,9 @@ class Plan:
     dns_changes: tuple[DnsChange, ...] = ()
     notes: tuple[str, ...] = ()
     drift: tuple[str, ...] = ()
+    # Why the published relay policy will be written again although no resource changes
+    # (missing, damaged, or not what the state says): None when it is as it should be.
+    policy: str | None = None
 
     @property
     def add(self) -> int:
@@ -83,3 +86,8 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.changes
+
+    @property
+    def has_work(self) -> bool:
+        """Apply would change something: resources, or the published policy."""
+        return bool(self.changes) or self.policy is not None

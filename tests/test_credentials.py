@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import string
+from pathlib import Path
+
+import pytest
 
 from reconciler.credentials import new_credential, new_password
 
@@ -22,3 +26,23 @@ def test_usernames_name_the_user_and_credential() -> None:
     username, password = new_credential("billing-app", "prod")
     assert username.startswith("billing-app.prod.") and len(username.split(".")[-1]) == 8
     assert password[0] != "-"
+
+
+def test_passwords_are_in_the_credentials_file_before_the_state_is_written(
+    project: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #11: a crash between the state write and the --credentials-out write lost
+    the new passwords; now the file comes first."""
+    from reconciler.errors import StateError
+    from reconciler.manager import Manager
+
+    def crash(self: Manager, state: object) -> object:
+        raise StateError("the disk went away")
+
+    monkeypatch.setattr(Manager, "write", crash)
+    out = project / "creds.json"
+    result = cli(project, "apply", "--auto-approve", "--credentials-out", str(out))
+    assert result.code == 1 and "the disk went away" in result.err
+    rows = json.loads(out.read_text())
+    assert rows and all(r["password"] for r in rows)
+    assert out.stat().st_mode & 0o777 == 0o600

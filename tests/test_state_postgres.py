@@ -56,8 +56,8 @@ def test_plan_apply_plan_on_postgres(tmp_path: Path, env, cli) -> None:
     published = backend(tmp_path).published()
     assert (
         published is not None
-        and published.serial == 1
-        and "noreply@example.com" in published.senders
+        and published["serial"] == 1
+        and "noreply@example.com" in published["senders"]
     )
     history = cli(tmp_path, "state", "history")
     assert history.code == 0 and "serial 1.0" in history.out

@@ -60,7 +60,7 @@ def plan(
         out(render_text(the_plan))
         if out_file is not None:
             out(f"\nSaved the plan to {out_file}. To apply exactly it: postform apply {out_file}\n")
-    changes = detailed_exitcode and not the_plan.empty
+    changes = detailed_exitcode and the_plan.has_work
     return ExitStatus.CHANGES if changes else ExitStatus.OK
 
 

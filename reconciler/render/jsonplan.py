@@ -35,6 +35,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "dns_changes": [dataclasses.asdict(d) for d in plan.dns_changes],
         "notes": list(plan.notes),
         "drift": list(plan.drift),
+        "policy": plan.policy,
     }
 
 
@@ -100,4 +101,5 @@ def plan_from_json(text: str, source: str) -> Plan:
         tuple(DnsChange(**d) for d in data["dns_changes"]),
         tuple(data["notes"]),
         tuple(data["drift"]),
+        data.get("policy"),
     )

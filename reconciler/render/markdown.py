@@ -37,6 +37,8 @@ def render_markdown(plan: Plan) -> str:
         out.append("**Drift** (DNS records changed outside postform):")
         out += [f"- {d}" for d in plan.drift[:MAX_WARNINGS]]
         out.append("")
+    if plan.policy is not None:
+        out += [f"> **Relay policy:** the published policy {plan.policy}; apply publishes it.", ""]
     out += [f"> {n}" for n in plan.notes[:MAX_WARNINGS]]
     if plan.empty:
         return "\n".join(out) + "\n"

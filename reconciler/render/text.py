@@ -15,6 +15,8 @@ _SYMBOL = {Action.CREATE: "  +", Action.UPDATE: "  ~", Action.REPLACE: "-/+", Ac
 
 
 def summary_line(plan: Plan) -> str:
+    if plan.empty and plan.policy is not None:
+        return "No resource changes; apply will publish the relay policy again."
     if plan.empty:
         return "No changes. The state matches the configuration."
     return f"Plan: {plan.add} to add, {plan.change} to change, {plan.remove} to destroy."
@@ -45,6 +47,12 @@ def render_text(plan: Plan) -> str:
             "`refresh` found):"
         )
         lines += [f"  ! {d}" for d in plan.drift]
+        lines.append("")
+    if plan.policy is not None:
+        lines.append(
+            f"Relay policy: the published policy {plan.policy}; apply publishes it again "
+            "from the state (the relays follow it)."
+        )
         lines.append("")
     if plan.changes:
         lines.append("postform will perform the following actions:")

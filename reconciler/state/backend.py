@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.state.lockinfo import LockInfo
 from reconciler.state.model import State, StateVersion
@@ -77,8 +77,9 @@ class StateBackend(Protocol):
         """Make `policy` what the relays enforce."""
         ...
 
-    def published(self) -> RelayPolicy | None:
-        """The policy the relays see now; None when none was published or it is unreadable."""
+    def published(self) -> dict[str, Any] | None:
+        """The policy document the relays see now, as stored (JSON, its secrets as they
+        are stored); None when none was published or it is not JSON."""
         ...
 
     def policy_location(self) -> str:

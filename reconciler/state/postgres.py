@@ -31,7 +31,7 @@ from reconciler.state.pglock import AdvisoryLock
 from reconciler.state.pgschema import ensure_schema
 from reconciler.state.settings import StateSettings
 from reconciler.state.statefile import decode_state, encode_state
-from relay.contract.policy import PolicyError, RelayPolicy
+from relay.contract.policy import RelayPolicy
 from relay.pgconnect import DatabaseError, connect, where
 from relay.pgpolicy import POLICY_CHANNEL, POLICY_TABLE, channel_payload
 
@@ -258,7 +258,7 @@ class PostgresBackend:
 
         self._guard(publish)
 
-    def published(self) -> RelayPolicy | None:
+    def published(self) -> dict[str, Any] | None:
         row = self._guard(
             lambda: (
                 self._db()
@@ -272,9 +272,10 @@ class PostgresBackend:
         if row is None:
             return None
         try:
-            return RelayPolicy.from_dict(json.loads(bytes(row[0])), keep_sealed=True)
-        except (PolicyError, ValueError):
+            document = json.loads(bytes(row[0]))
+        except ValueError:
             return None
+        return document if isinstance(document, dict) else None
 
     def policy_location(self) -> str:
         return f"{self.describe()}, table {self.settings.schema}.{POLICY_TABLE}"
