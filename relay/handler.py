@@ -45,6 +45,14 @@ def _reserved(envelope: Envelope, clear: bool = False) -> dict[str, int]:
     return reserved
 
 
+def _limited(policy: RelayPolicy, verdict: Verdict, user: str) -> str:
+    if verdict is Verdict.USER_LIMITED:
+        return R.S451_USER_RATE_LIMITED.format(user=user, limit=policy.user_limit)
+    if verdict is Verdict.LIMITED:
+        return R.S451_RATE_LIMITED.format(limit=policy.limits.messages_per_minute)
+    return R.S451_CANNOT_ACCOUNT
+
+
 def _credential(session: Session) -> Credential:
     """The credential the session logged in with (MAIL, RCPT and DATA come after AUTH:
     the server requires it)."""
@@ -178,17 +186,13 @@ class RelayHandler:
         reply = self._sender_reply(policy, cred.user, normalize(address), header=False)
         if reply is not None:
             return self._reject(session, "MAIL", reply, address, user=cred.user)
-        # Only a MAIL that passed its checks takes from the rate: a flood of refused ones
-        # cannot starve the other applications.
-        verdict = await self.admission.limits.take_message()
+        # Only a MAIL that passed its checks takes from the rate, from the user's share
+        # and the tenancy's, and it is given back unless the message is accepted
+        # (abandon): a flood of refused or abandoned ones cannot starve the others.
+        verdict = await self.admission.limits.take_message(cred.user, policy.user_limit)
         if verdict is not Verdict.ADMIT:
-            limit = policy.limits.messages_per_minute
-            limited = (
-                R.S451_RATE_LIMITED.format(limit=limit)
-                if verdict is Verdict.LIMITED
-                else R.S451_CANNOT_ACCOUNT
-            )
-            return self._reject(session, "MAIL", limited, address)
+            return self._reject(session, "MAIL", _limited(policy, verdict, cred.user), address)
+        envelope.postform_message = cred.user  # type: ignore[attr-defined]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R.S250_SENDER_OK
@@ -206,6 +210,9 @@ class RelayHandler:
             reply = R.S553_BAD_ADDRESS.format(address=address.encode("ascii", "replace").decode())
             return self._reject(session, "RCPT", reply, sender)
         policy = self.policy()
+        if len(envelope.rcpt_tos) >= policy.limits.max_recipients:
+            reply = R.S452_TOO_MANY_RECIPIENTS.format(limit=policy.limits.max_recipients)
+            return self._reject(session, "RCPT", reply, sender)
         target = normalize(address)
         reason = self.admission.suppression_reason(policy, target)
         if reason is not None:
@@ -229,14 +236,20 @@ class RelayHandler:
         reply = await self._data(server, session, envelope)
         if reply.startswith("250"):
             _reserved(envelope, clear=True)  # counted for good
+            envelope.postform_message = None  # type: ignore[attr-defined]
         else:
             self.abandon(envelope)
         return reply
 
     def abandon(self, envelope: Envelope) -> None:
-        """A transaction that will not end in a 250: give back its reserved recipients."""
+        """A transaction that will not end in a 250: give back its reserved message and
+        recipients."""
         for day, count in _reserved(envelope, clear=True).items():
             self.admission.limits.release_recipients(count, day)
+        user = getattr(envelope, "postform_message", None)
+        if user is not None:
+            envelope.postform_message = None  # type: ignore[attr-defined]
+            self.admission.limits.release_message(user)
 
     async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data: bytes = envelope.original_content or b""

@@ -37,6 +37,9 @@ class TokenBucket:
         self.tokens -= 1
         return True
 
+    def give_back(self) -> None:
+        self.tokens = min(float(self.per_minute), self.tokens + 1)
+
 
 def utc_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
@@ -83,7 +86,8 @@ class TenancyLimits:
     """The LimitGate of one relay (relay/store/interfaces.py): messages_per_minute and
     recipients_per_day kept in memory on the SMTP path, saved to a CounterStore every
     second and at shutdown (so limits survive a restart). With N worker processes each
-    takes 1/N of the rate, and the daily total is shared through the store."""
+    takes 1/N of the rate, and the daily total is shared through the store. A user's
+    share of the rate is a bucket of its own, in memory (it restarts full)."""
 
     def __init__(
         self,
@@ -102,6 +106,8 @@ class TenancyLimits:
         self.daily = DailyCounter(clock)
         self.daily.day = utc_day(clock())
         self.daily.count = store.day_count(self.daily.day)
+        self.clock = clock
+        self.users: dict[str, TokenBucket] = {}
 
     @property
     def bucket_name(self) -> str:
@@ -113,8 +119,32 @@ class TenancyLimits:
     def set_rate(self, per_minute: int) -> None:
         self.bucket.per_minute = self._share(per_minute)
 
-    async def take_message(self) -> Verdict:
-        return Verdict.ADMIT if self.bucket.take() else Verdict.LIMITED
+    async def take_message(self, user: str = "", user_limit: int | None = None) -> Verdict:
+        share = self._user_bucket(user, user_limit)
+        if share is not None and not share.take():
+            return Verdict.USER_LIMITED
+        if self.bucket.take():
+            return Verdict.ADMIT
+        if share is not None:
+            share.give_back()
+        return Verdict.LIMITED
+
+    def _user_bucket(self, user: str, user_limit: int | None) -> TokenBucket | None:
+        if user_limit is None:
+            self.users.pop(user, None)
+            return None
+        per_minute = self._share(user_limit)
+        bucket = self.users.get(user)
+        if bucket is None:
+            bucket = self.users[user] = TokenBucket(per_minute, self.clock)
+        bucket.per_minute = per_minute
+        return bucket
+
+    def release_message(self, user: str = "") -> None:
+        self.bucket.give_back()
+        share = self.users.get(user)
+        if share is not None:
+            share.give_back()
 
     async def reserve_recipient(self, limit: int) -> Verdict:
         if self.daily.would_exceed(1, limit):

@@ -19,6 +19,11 @@ S421_CONNECTION_RATE = (
 S421_TOO_MANY_ERRORS = "421 4.7.0 Too many errors in this session; closing"
 S421_DATA_TOO_SLOW = "421 4.4.2 Message data arrived too slowly (under {rate} bytes/s); closing"
 S451_RATE_LIMITED = "451 4.7.1 Rate limit exceeded: {limit} messages per minute; try again later"
+S451_USER_RATE_LIMITED = (
+    "451 4.7.1 Rate limit exceeded for user {user}: its share is {limit} messages per minute;"
+    " try again later"
+)
+S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients: at most {limit} per message"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
 S451_CANNOT_ACCOUNT = (
     "451 4.3.0 The relay cannot account for this against its limits now; try again later"

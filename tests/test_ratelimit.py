@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import tempfile
+from pathlib import Path
 
 from relay.auth import FailureTracker, decode_plain
-from relay.ratelimit import DailyCounter, TokenBucket
+from relay.ratelimit import DailyCounter, TenancyLimits, TokenBucket
+from relay.store.interfaces import Verdict
+from relay.store.sqlite import EmbeddedStore
 
 
 class Clock:
@@ -84,3 +88,25 @@ def test_decode_plain() -> None:
     assert decode_plain(b"admin\0user\0pass") is None  # no proxy authorisation
     assert decode_plain(b"user\0pass") is None
     assert decode_plain(base64.b64decode("AP8A")) is None  # not UTF-8
+
+
+def test_one_user_takes_at_most_its_share_and_what_is_not_accepted_comes_back() -> None:
+    async def run(limits: TenancyLimits) -> None:
+        taken = [await limits.take_message("flood", 30) for _ in range(40)]
+        assert taken.count(Verdict.ADMIT) == 30  # its share of 60 a minute
+        assert taken[30:] == [Verdict.USER_LIMITED] * 10
+        assert all([await limits.take_message("other", 30) for _ in range(30)])
+        assert await limits.take_message("other", 30) is Verdict.USER_LIMITED
+        for _ in range(5):  # five of flood's transactions ended without a 250
+            limits.release_message("flood")
+        assert [await limits.take_message("flood", 30) for _ in range(6)] == [Verdict.ADMIT] * 5 + [
+            Verdict.USER_LIMITED
+        ]
+        assert await limits.take_message("third", 30) is Verdict.LIMITED  # the tenancy's 60
+        assert limits.users["third"].tokens == 30  # its share was given back
+        assert await limits.take_message("solo") is Verdict.LIMITED  # no share: tenancy only
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = EmbeddedStore(Path(folder))
+        asyncio.run(run(TenancyLimits(store.counters, 60, clock=Clock())))
+        store.close()

@@ -255,7 +255,9 @@ class Clock:
 
 def bucket_tokens(dsn: str) -> float:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(f"SELECT tokens FROM {SCHEMA}.relay_buckets").fetchone()
+        row = conn.execute(
+            f"SELECT tokens FROM {SCHEMA}.relay_buckets WHERE name = 'messages'"
+        ).fetchone()
     assert row is not None
     return float(row[0])
 
@@ -268,7 +270,7 @@ def test_sessions_that_find_the_lease_empty_together_take_one_batch(target: PgTa
         gate = LeasedLimits(runtime, per_minute)
         verdicts = await asyncio.gather(*(gate.take_message() for _ in range(50)))
         assert verdicts == [Verdict.ADMIT] * 50
-        assert gate.tokens == 10  # one batch leased, not fifty
+        assert gate.messages.tokens == 10  # one batch leased, not fifty
         assert bucket_tokens(os.environ["POSTFORM_PG_DSN"]) < per_minute - 59
         await gate.close()
         runtime.close()
@@ -291,7 +293,7 @@ def test_tokens_kept_unspent_go_back_so_the_bucket_cannot_refill_around_them(
         assert await gate.take_message() is Verdict.ADMIT
         await asyncio.sleep(0.5)  # the stale tokens are returned in the background
         assert bucket_tokens(dsn) >= held - 1  # 59 back, 60 leased again: about even
-        assert gate.tokens == 59
+        assert gate.messages.tokens == 59
         await gate.close()
         runtime.close()
 
@@ -329,7 +331,7 @@ def test_a_locked_row_gets_451_in_seconds_not_a_hang(target: PgTarget) -> None:
         runtime = PgRuntime(target)
         gate = LeasedLimits(runtime, 6000)
         assert await gate.take_message() is Verdict.ADMIT
-        gate.tokens = 0
+        gate.messages.tokens = 0
         with psycopg.connect(dsn) as holder:  # another session holds the bucket's row
             holder.execute(f"SELECT * FROM {SCHEMA}.relay_buckets FOR UPDATE")
             started = time.monotonic()
@@ -379,3 +381,24 @@ def test_a_malformed_connection_string_is_not_echoed(monkeypatch: pytest.MonkeyP
     with pytest.raises(DatabaseError) as caught:
         connect("POSTFORM_PG_DSN")
     assert "s3cr" not in str(caught.value) and "POSTFORM_PG_DSN" in str(caught.value)
+
+
+def test_a_users_share_holds_across_the_fleet(target: PgTarget) -> None:
+    """Two relays lease one user's share from the same fleet bucket: together they admit
+    at most the share; another user is still served, and a release goes back."""
+
+    async def test() -> None:
+        runtimes = [PgRuntime(target), PgRuntime(target)]
+        gates = [LeasedLimits(r, 6000) for r in runtimes]
+        taken = [await gates[i % 2].take_message("flood", 50) for i in range(80)]
+        assert taken.count(Verdict.ADMIT) == 50
+        assert taken[-1] is Verdict.USER_LIMITED
+        assert await gates[0].take_message("other", 50) is Verdict.ADMIT
+        gates[1].release_message("flood")
+        assert await gates[1].take_message("flood", 50) is Verdict.ADMIT
+        for gate in gates:
+            await gate.close()
+        for runtime in runtimes:
+            runtime.close()
+
+    run(test)

@@ -98,6 +98,7 @@ class RelayPolicy:
     signing: Mapping[str, SigningKey] = field(init=False, repr=False)
     unsigned: frozenset[str] = field(init=False)  # domains with selectors, none ACTIVE
     return_paths: Mapping[str, str] = field(init=False)  # return-path domain -> its domain
+    user_limit: int | None = field(init=False)  # one user's messages a minute; None: no cap
 
     def __post_init__(self) -> None:
         signing: dict[str, SigningKey] = {}
@@ -112,6 +113,9 @@ class RelayPolicy:
         object.__setattr__(self, "signing", signing)
         object.__setattr__(self, "unsigned", frozenset(unsigned))
         object.__setattr__(self, "return_paths", paths)
+        share, rate = self.limits.user_share, self.limits.messages_per_minute
+        user_limit = max(1, rate * share // 100) if len(self.users) > 1 and share < 100 else None
+        object.__setattr__(self, "user_limit", user_limit)
 
     @property
     def version(self) -> tuple[int, int]:

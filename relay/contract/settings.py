@@ -20,6 +20,10 @@ class Limits:
     max_message_bytes: int = UNSIGNED_SIZE_LIMIT
     max_approved_senders: int = 10_000
     credentials_per_user: int = 2
+    # Not OCI's: the most of messages_per_minute one user may take (percent) when there
+    # are several users, so one application cannot starve the others.
+    user_share: int = 50
+    max_recipients: int = 1_000  # recipients of one message (Postfix's default): 452 beyond
 
 
 LIMIT_NAMES: tuple[str, ...] = tuple(Limits.__dataclass_fields__)

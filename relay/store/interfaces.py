@@ -95,6 +95,7 @@ class LoginThrottle(Protocol):
 class Verdict(Enum):
     ADMIT = "admit"
     LIMITED = "limited"  # the limit is reached: 451/452 4.7.1, the client retries later
+    USER_LIMITED = "user_limited"  # this user's share of the rate is used: 451 4.7.1
     UNAVAILABLE = "unavailable"  # the shared store cannot account for it now: 451 4.3.0
 
 
@@ -102,9 +103,17 @@ class LimitGate(Protocol):
     """messages_per_minute and recipients_per_day as a relay enforces them. A recipient is
     counted when RCPT accepts it (reserved) and released if its transaction does not end
     in a 250, so a day's count is exact; a fleet's implementation leases in batches from
-    a shared store and never admits what it cannot account for."""
+    a shared store and never admits what it cannot account for.
 
-    async def take_message(self) -> Verdict: ...
+    A message is reserved at MAIL, from the user's share of the rate (`user_limit` a
+    minute; None: no share) and from the tenancy's, and released if its transaction does
+    not end in a 250: only accepted messages count."""
+
+    async def take_message(self, user: str = "", user_limit: int | None = None) -> Verdict: ...
+
+    def release_message(self, user: str = "") -> None:
+        """Give back a message reserved by take_message for `user`."""
+        ...
 
     @property
     def day(self) -> str:

@@ -33,44 +33,38 @@ def batch_for(limit: int) -> int:
 TOKEN_TTL = 5.0  # seconds a relay keeps leased tokens it has not spent: then back
 
 
-class LeasedLimits:
-    def __init__(self, runtime: PgRuntime, per_minute: int, clock: Clock = time.time) -> None:
-        self.runtime = runtime
-        self.per_minute = per_minute
-        self.clock = clock
-        self.tokens = 0  # messages leased and not yet spent
-        self.leased_at = 0.0  # when those tokens were leased
-        self.recipients = 0  # recipients leased for `self.day` and not yet reserved
-        self.day = utc_day(clock())
+class TokenLease:
+    """Tokens of one fleet bucket (`name`) this relay has leased and not spent."""
+
+    def __init__(self, runtime: PgRuntime, name: str, per_minute: int, clock: Clock) -> None:
+        self.runtime, self.name, self.per_minute, self.clock = runtime, name, per_minute, clock
+        self.tokens = 0
+        self.leased_at = 0.0
         # One lease in flight at a time: sessions that find the lease empty together wait
         # for one batch instead of each taking one (a relay holds at most one batch).
         self._leasing = asyncio.Lock()
         self._returns: set[asyncio.Task[None]] = set()
 
-    def set_rate(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-
-    async def take_message(self) -> Verdict:
+    async def take(self) -> Verdict:
         if self.tokens >= 1 and self.clock() - self.leased_at > TOKEN_TTL:
-            self._give_back_tokens()  # stale: the bucket must not refill around them
+            self.give_back()  # stale: the bucket must not refill around them
         if self.tokens < 1:
             async with self._leasing:
                 if self.tokens < 1:
-                    verdict = await self._lease_tokens()
+                    verdict = await self._lease()
                     if verdict is not Verdict.ADMIT:
                         return verdict
         self.tokens -= 1
         return Verdict.ADMIT
 
-    async def _lease_tokens(self) -> Verdict:
-        target, per_minute, wanted = (
-            self.runtime.target,
-            self.per_minute,
-            batch_for(self.per_minute),
-        )
+    async def _lease(self) -> Verdict:
+        target, per_minute, name = self.runtime.target, self.per_minute, self.name
+        wanted = batch_for(per_minute)
         try:
             granted = await self.runtime.call(
-                lambda c: pgsql.lease_tokens(c, target.schema, target.tenant, per_minute, wanted)
+                lambda c: pgsql.lease_tokens(
+                    c, target.schema, target.tenant, per_minute, wanted, name
+                )
             )
         except DatabaseError:
             return Verdict.UNAVAILABLE
@@ -78,21 +72,89 @@ class LeasedLimits:
         self.leased_at = self.clock()
         return Verdict.ADMIT if self.tokens >= 1 else Verdict.LIMITED
 
-    def _give_back_tokens(self) -> None:
-        count, target, per_minute = self.tokens, self.runtime.target, self.per_minute
+    def give_back(self) -> None:
+        """Return what is held to the fleet's bucket, in the background."""
+        count, target, per_minute, name = (
+            self.tokens,
+            self.runtime.target,
+            self.per_minute,
+            self.name,
+        )
         self.tokens = 0
+        if count <= 0:
+            return
 
         async def give_back() -> None:
             with contextlib.suppress(DatabaseError):  # if it fails, the fleet admits less
                 await self.runtime.call(
                     lambda c: pgsql.return_tokens(
-                        c, target.schema, target.tenant, per_minute, count
+                        c, target.schema, target.tenant, per_minute, count, name
                     )
                 )
 
         task = asyncio.ensure_future(give_back())
         self._returns.add(task)
         task.add_done_callback(self._returns.discard)
+
+    def return_now(self, conn: Any) -> None:
+        """At shutdown, on the store connection: give back what is held."""
+        count, self.tokens = self.tokens, 0
+        if count > 0:
+            target = self.runtime.target
+            pgsql.return_tokens(
+                conn, target.schema, target.tenant, self.per_minute, count, self.name
+            )
+
+    async def settle(self) -> None:
+        if self._returns:
+            await asyncio.wait(set(self._returns), timeout=5)
+
+
+class LeasedLimits:
+    def __init__(self, runtime: PgRuntime, per_minute: int, clock: Clock = time.time) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self.messages = TokenLease(runtime, "messages", per_minute, clock)
+        self.users: dict[str, TokenLease] = {}  # each user's share, a fleet bucket of its own
+        self.recipients = 0  # recipients leased for `self.day` and not yet reserved
+        self.day = utc_day(clock())
+        self._leasing = asyncio.Lock()
+
+    @property
+    def per_minute(self) -> int:
+        return self.messages.per_minute
+
+    def set_rate(self, per_minute: int) -> None:
+        self.messages.per_minute = per_minute
+
+    async def take_message(self, user: str = "", user_limit: int | None = None) -> Verdict:
+        share = self._user_lease(user, user_limit)
+        if share is not None:
+            verdict = await share.take()
+            if verdict is not Verdict.ADMIT:
+                return Verdict.USER_LIMITED if verdict is Verdict.LIMITED else verdict
+        verdict = await self.messages.take()
+        if verdict is not Verdict.ADMIT and share is not None:
+            share.tokens += 1
+        return verdict
+
+    def _user_lease(self, user: str, user_limit: int | None) -> TokenLease | None:
+        if user_limit is None:
+            return None
+        lease = self.users.get(user)
+        if lease is None:
+            lease = self.users[user] = TokenLease(
+                self.runtime, f"messages/user/{user}", user_limit, self.clock
+            )
+        lease.per_minute = user_limit
+        return lease
+
+    def release_message(self, user: str = "") -> None:
+        """Back to this relay's lease (returned within TOKEN_TTL or at shutdown)."""
+        self.messages.tokens += 1
+        share = self.users.get(user)
+        if share is not None:
+            share.tokens += 1
 
     async def reserve_recipient(self, limit: int) -> Verdict:
         self._roll()
@@ -136,17 +198,13 @@ class LeasedLimits:
         """Nothing to save: every admission was leased from the store already."""
 
     async def close(self) -> None:
-        target, tokens, recipients, day = (
-            self.runtime.target,
-            self.tokens,
-            self.recipients,
-            self.day,
-        )
-        self.tokens = self.recipients = 0
+        target, recipients, day = self.runtime.target, self.recipients, self.day
+        self.recipients = 0
+        leases = [self.messages, *self.users.values()]
 
         def give_back(conn: Any) -> None:
-            if tokens:
-                pgsql.return_tokens(conn, target.schema, target.tenant, self.per_minute, tokens)
+            for lease in leases:
+                lease.return_now(conn)
             if recipients:
                 pgsql.return_recipients(conn, target.schema, target.tenant, day, recipients)
 
@@ -154,5 +212,5 @@ class LeasedLimits:
         # much less today, never more.
         with contextlib.suppress(DatabaseError):
             await self.runtime.call(give_back)
-        if self._returns:
-            await asyncio.wait(set(self._returns), timeout=5)
+        for lease in leases:
+            await lease.settle()

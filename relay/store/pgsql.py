@@ -153,13 +153,15 @@ def _audit(conn: Any, schema: str, tenant: str, action: str, address: str, reaso
 STMT_NOW = "extract(epoch from statement_timestamp())"
 
 
-def lease_tokens(conn: Any, schema: str, tenant: str, per_minute: int, wanted: int) -> int:
-    """Take up to `wanted` tokens from the fleet's messages_per_minute bucket: one
-    statement, so the row is locked for one round trip only."""
+def lease_tokens(
+    conn: Any, schema: str, tenant: str, per_minute: int, wanted: int, name: str = "messages"
+) -> int:
+    """Take up to `wanted` tokens from the fleet's bucket `name` (messages_per_minute,
+    or a user's share of it): one statement, so the row is locked for one round trip."""
     conn.execute(
         q(schema, f"INSERT INTO {{s}}.{BUCKETS} (tenant, name, tokens, updated)"
-                  f" VALUES (%s, 'messages', %s, {STMT_NOW}) ON CONFLICT DO NOTHING"),
-        (tenant, float(per_minute)),
+                  f" VALUES (%s, %s, %s, {STMT_NOW}) ON CONFLICT DO NOTHING"),
+        (tenant, name, float(per_minute)),
     )  # fmt: skip
     row = conn.execute(
         q(schema, f"""
@@ -167,25 +169,28 @@ def lease_tokens(conn: Any, schema: str, tenant: str, per_minute: int, wanted: i
             cur AS (
                 SELECT LEAST(%(cap)s, b.tokens + (now.t - b.updated) * %(rate)s) AS avail
                 FROM {{s}}.{BUCKETS} b, now
-                WHERE b.tenant = %(tenant)s AND b.name = 'messages' FOR UPDATE OF b),
+                WHERE b.tenant = %(tenant)s AND b.name = %(name)s FOR UPDATE OF b),
             grant_ AS (SELECT avail, LEAST(%(wanted)s, GREATEST(0, floor(avail)))::int AS n
                        FROM cur)
             UPDATE {{s}}.{BUCKETS} b SET tokens = grant_.avail - grant_.n, updated = now.t
-            FROM grant_, now WHERE b.tenant = %(tenant)s AND b.name = 'messages'
+            FROM grant_, now WHERE b.tenant = %(tenant)s AND b.name = %(name)s
             RETURNING grant_.n"""),
-        {"cap": float(per_minute), "rate": per_minute / 60.0, "tenant": tenant, "wanted": wanted},
+        {"cap": float(per_minute), "rate": per_minute / 60.0, "tenant": tenant,
+         "wanted": wanted, "name": name},
     ).fetchone()  # fmt: skip
     return int(row[0]) if row else 0
 
 
-def return_tokens(conn: Any, schema: str, tenant: str, per_minute: int, count: int) -> None:
+def return_tokens(
+    conn: Any, schema: str, tenant: str, per_minute: int, count: int, name: str = "messages"
+) -> None:
     conn.execute(
         q(
             schema,
             f"UPDATE {{s}}.{BUCKETS} SET tokens = LEAST(%s, tokens + %s)"
-            " WHERE tenant = %s AND name = 'messages'",
+            " WHERE tenant = %s AND name = %s",
         ),
-        (float(per_minute), count, tenant),
+        (float(per_minute), count, tenant, name),
     )
 
 
