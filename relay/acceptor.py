@@ -107,7 +107,7 @@ class Acceptor:
         except Exception as exc:
             self.log.emit("spool_error", queue_id=queue_id, error=str(exc))
             return R.S451_LOCAL_ERROR
-        count_message(self.metrics, sub.sender, "accepted")
+        count_message(self.metrics, policy.label_domains, sub.sender, "accepted")
         self.on_accept()
         self.log.emit(
             "accepted",

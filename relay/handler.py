@@ -146,7 +146,7 @@ class RelayHandler:
         self, session: Session, stage: str, reply: str, sender: str = "", **fields: Any
     ) -> str:
         self.log.emit("rejected", peer=peer_of(session), stage=stage, reply=reply, **fields)
-        count_message(self.metrics, sender, "rejected")
+        count_message(self.metrics, self.policy().label_domains, sender, "rejected")
         return reply
 
     async def handle_PROXY(

@@ -82,6 +82,17 @@ class Metrics:
             registry=own,
             multiprocess_mode="livemax",
         )
+        self.policy_errors = Counter(
+            "postform_policy_load_errors",
+            "Relay policies that could not be loaded (the last good one stays in force).",
+            registry=own,
+        )
+        self.policy_failing = Gauge(
+            "postform_policy_load_failing",
+            "1 while the newest relay policy cannot be loaded, else 0.",
+            registry=own,
+            multiprocess_mode="livemax",
+        )
         self.latency = Histogram(
             "postform_delivery_latency_seconds",
             "From acceptance to delivery.",
@@ -94,7 +105,14 @@ class Metrics:
         start_http_server(port, addr=host, registry=self.registry)
 
 
-def count_message(metrics: Metrics | None, sender: str, outcome: str) -> None:
-    """One message's outcome (accepted, rejected), by its sender's domain."""
+OTHER = "other"  # the label of every domain the policy does not name
+
+
+def count_message(
+    metrics: Metrics | None, known: frozenset[str], sender: str, outcome: str
+) -> None:
+    """One message's outcome (accepted, rejected), by its sender's domain when the policy
+    names it (`known`), else `other`: a client cannot make labels up."""
     if metrics is not None:
-        metrics.messages.labels(sender.rpartition("@")[2] or "unknown", outcome).inc()
+        domain = sender.rpartition("@")[2].lower()
+        metrics.messages.labels(domain if domain in known else OTHER, outcome).inc()

@@ -3,7 +3,9 @@
 `PolicyHolder` keeps the policy and replaces it atomically. A new document is loaded
 off the event loop (sessions keep being served while it is read), and a document that
 cannot be used (damaged, a version this relay does not read) is logged and skipped:
-the last good policy stays in force, and the next good one is taken.
+the last good policy stays in force, and the next good one is taken. Nothing a load or
+a listener raises stops the loop: an unexpected error is a `policy_error` event too, and
+every failed load is counted for the metrics (`on_error`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from relay.events import EventLog
 from relay.policysource import PolicySource
 
 Listener = Callable[[RelayPolicy, RelayPolicy], None]
+ErrorListener = Callable[[str], None]
 
 
 class PolicyHolder:
@@ -27,6 +30,8 @@ class PolicyHolder:
         self.log = log
         self.interval = interval
         self._listeners: list[Listener] = []
+        self._error_listeners: list[ErrorListener] = []
+        self.failing = False  # the newest load failed: the last good policy is in force
         self._forced = asyncio.Event()
         self._last_error = ""
         try:
@@ -45,6 +50,10 @@ class PolicyHolder:
         """Call `listener(old, new)` after each swap."""
         self._listeners.append(listener)
 
+    def on_error(self, listener: ErrorListener) -> None:
+        """Call `listener(error)` after each failed load."""
+        self._error_listeners.append(listener)
+
     def force(self) -> None:
         """Reload now (SIGHUP), even if nothing seems to have changed."""
         self._forced.set()
@@ -56,8 +65,11 @@ class PolicyHolder:
                 await asyncio.wait_for(self._forced.wait(), self.interval)
             forced = self._forced.is_set()
             self._forced.clear()
-            if forced or self.source.changed():
-                await self.reload(forced)
+            try:
+                if forced or self.source.changed():
+                    await self.reload(forced)
+            except Exception as exc:  # a bug must not end the reloads: log it and go on
+                self._failed(f"{type(exc).__name__}: {exc}")
 
     async def reload(self, forced: bool = False) -> bool:
         """Load the source off the event loop and swap it in; whether the policy changed."""
@@ -65,10 +77,12 @@ class PolicyHolder:
         try:
             policy = await loop.run_in_executor(None, self.source.load)
         except PolicyError as exc:
-            if str(exc) != self._last_error:  # once per problem, not once per poll
-                self.log.emit("policy_error", error=str(exc), kept_serial=self.policy.serial)
-                self._last_error = str(exc)
+            self._failed(str(exc))
             return False
+        except Exception as exc:
+            self._failed(f"{type(exc).__name__}: {exc}")
+            return False
+        self.failing = False
         if self._last_error:
             self.log.emit("policy_source_back", serial=policy.serial)
             self._last_error = ""
@@ -76,7 +90,10 @@ class PolicyHolder:
             return False
         old, self.policy = self.policy, policy
         for listener in self._listeners:
-            listener(old, policy)
+            try:
+                listener(old, policy)
+            except Exception as exc:  # the new policy is in force; say what did not follow
+                self.log.emit("policy_listener_error", error=f"{type(exc).__name__}: {exc}")
         self.log.emit(
             "policy_reloaded",
             serial=policy.serial,
@@ -85,3 +102,11 @@ class PolicyHolder:
             forced=forced,
         )
         return True
+
+    def _failed(self, error: str) -> None:
+        self.failing = True
+        if error != self._last_error:  # logged once per problem, not once per poll
+            self.log.emit("policy_error", error=error, kept_serial=self.policy.serial)
+            self._last_error = error
+        for listener in self._error_listeners:
+            listener(error)

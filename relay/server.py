@@ -101,6 +101,9 @@ class Relay:
             self.metrics,
         )
         self.holder.on_change(self._policy_changed)
+        if self.metrics is not None:
+            errors = self.metrics.policy_errors
+            self.holder.on_error(lambda _: errors.inc())
         self._servers: list[asyncio.Server] = []
         self._stop = asyncio.Event()
 
@@ -244,6 +247,7 @@ class Relay:
             if self.metrics is not None:
                 age = enforced.policy_age(self.policy.published_at)
                 self.metrics.policy_age.set(age or 0.0)
+                self.metrics.policy_failing.set(1 if self.holder.failing else 0)
 
     async def shutdown(self) -> None:
         """Stop accepting; let transactions in progress finish; close idle sessions."""

@@ -99,6 +99,8 @@ class RelayPolicy:
     unsigned: frozenset[str] = field(init=False)  # domains with selectors, none ACTIVE
     return_paths: Mapping[str, str] = field(init=False)  # return-path domain -> its domain
     user_limit: int | None = field(init=False)  # one user's messages a minute; None: no cap
+    # Domains a metric label may name: declared, of approved senders, of return paths.
+    label_domains: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         signing: dict[str, SigningKey] = {}
@@ -116,6 +118,9 @@ class RelayPolicy:
         share, rate = self.limits.user_share, self.limits.messages_per_minute
         user_limit = max(1, rate * share // 100) if len(self.users) > 1 and share < 100 else None
         object.__setattr__(self, "user_limit", user_limit)
+        labels = {a[a.find("@") + 1 :] for a in self.senders}
+        labels.update(self.domains, paths)
+        object.__setattr__(self, "label_domains", frozenset(labels))
 
     @property
     def version(self) -> tuple[int, int]:
