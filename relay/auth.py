@@ -33,6 +33,20 @@ def decode_plain(raw: bytes) -> tuple[str, str] | None:
     return username, password
 
 
+_NAME_SALT = secrets.token_bytes(16)  # per process: hashed names correlate in one log
+
+
+def logged_username(policy: RelayPolicy, username: str) -> str | None:
+    """What an event may say of a username a client sent: a credential's own name, else
+    a salted hash (it may be a password typed into the wrong field), never the text."""
+    if not username:
+        return None
+    if username in policy.credentials:
+        return username
+    digest = hmac.new(_NAME_SALT, username.encode(), hashlib.sha256).hexdigest()
+    return f"unknown:{digest[:12]}"
+
+
 @dataclass
 class PasswordChecker:
     """Verifies passwords with scrypt in a thread; remembers successes for `ttl` seconds,
@@ -61,26 +75,40 @@ class PasswordChecker:
         return cred
 
 
+ANY_USERNAME = "*"  # the key that counts an address's failures over every username
+
+
 @dataclass
 class FailureTracker:
     """The in-memory LoginThrottle (relay/store/interfaces.py): failed logins per client
     address and username within `window` seconds. The first `slow_after` answer at once,
     later ones after `delay` seconds, and from `block_after` on that username is refused
     from that address for `block_for` seconds. Keyed by both, so a guesser behind a NAT or
-    a load balancer cannot lock out the other credentials arriving from the same address."""
+    a load balancer cannot lock out the other credentials arriving from the same address;
+    an address that fails `peer_block_after` times over all usernames is blocked whole
+    (a success never resets that count).
+
+    Checks in progress count too (`begin`/`end`): a username's failures plus its checks in
+    flight never exceed `block_after`, so parallel guesses cannot outrun the count, and an
+    address has at most `max_in_flight` checks at once."""
 
     window: float = 600.0
     slow_after: int = 3
     block_after: int = 5
     block_for: float = 900.0
     delay: float = 1.0
+    peer_block_after: int = 50
+    max_in_flight: int = 8
     max_keys: int = 100_000  # bounded memory, whatever usernames a guesser invents
     clock: Clock = time.monotonic
     _failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     _blocked: dict[tuple[str, str], float] = field(default_factory=dict)
+    _in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
 
     async def blocked(self, peer: str, username: str) -> bool:
-        key = (peer, username)
+        return self._is_blocked((peer, username)) or self._is_blocked((peer, ANY_USERNAME))
+
+    def _is_blocked(self, key: tuple[str, str]) -> bool:
         until = self._blocked.get(key)
         if until is None:
             return False
@@ -89,17 +117,44 @@ class FailureTracker:
             return False
         return True
 
+    def begin(self, peer: str, username: str) -> bool:
+        """Start a password check, or False when it would exceed what may be in flight."""
+        key, whole = (peer, username), (peer, ANY_USERNAME)
+        now = self.clock()
+        failed = sum(1 for t in self._failures.get(key, ()) if t > now - self.window)
+        if failed + self._in_flight.get(key, 0) >= self.block_after:
+            return False
+        if self._in_flight.get(whole, 0) >= self.max_in_flight:
+            return False
+        for k in (key, whole):
+            self._in_flight[k] = self._in_flight.get(k, 0) + 1
+        return True
+
+    def end(self, peer: str, username: str) -> None:
+        for k in ((peer, username), (peer, ANY_USERNAME)):
+            left = self._in_flight.get(k, 0) - 1
+            if left > 0:
+                self._in_flight[k] = left
+            else:
+                self._in_flight.pop(k, None)
+
     async def fail(self, peer: str, username: str) -> int:
         """Record a failure; returns how many fall in the window."""
         now = self.clock()
         if len(self._failures) >= self.max_keys:
             self._prune(now)
-        key = (peer, username)
+        whole = self._count((peer, ANY_USERNAME), now)
+        if whole >= self.peer_block_after:
+            self._blocked[(peer, ANY_USERNAME)] = now + self.block_for
+        count = self._count((peer, username), now)
+        if count >= self.block_after:
+            self._blocked[(peer, username)] = now + self.block_for
+        return count
+
+    def _count(self, key: tuple[str, str], now: float) -> int:
         recent = [t for t in self._failures.get(key, []) if t > now - self.window]
         recent.append(now)
         self._failures[key] = recent
-        if len(recent) >= self.block_after:
-            self._blocked[key] = now + self.block_for
         return len(recent)
 
     def _prune(self, now: float) -> None:

@@ -20,7 +20,7 @@ from relay import message as msg
 from relay import replies as R
 from relay.acceptor import Acceptor, Submission
 from relay.admission import Admission
-from relay.auth import decode_plain
+from relay.auth import decode_plain, logged_username
 from relay.contract.addresses import PLAIN_ADDRESS, normalize
 from relay.contract.policy import Credential, RelayPolicy
 from relay.events import EventLog
@@ -92,12 +92,18 @@ class RelayHandler:
         username = decoded[0] if decoded else ""
         if await throttle.blocked(peer, username):
             return await self._refuse(server, peer, username)
+        if not throttle.begin(peer, username):  # parallel attempts may not outrun the count
+            self.log.emit("auth_busy", peer=peer, username=self._named(username))
+            return AuthResult(success=False, handled=False, message=R.S454_AUTH_BUSY)
         cred = None
-        if decoded is not None:
-            cred = await self.admission.passwords.check(self.policy(), *decoded)
+        try:
+            if decoded is not None:
+                cred = await self.admission.passwords.check(self.policy(), *decoded)
+        finally:
+            throttle.end(peer, username)
         if cred is None:
             count = await throttle.fail(peer, username)
-            self.log.emit("auth_fail", peer=peer, username=username or None, failures=count)
+            self.log.emit("auth_fail", peer=peer, username=self._named(username), failures=count)
             if await throttle.blocked(peer, username):
                 return await self._refuse(server, peer, username)
             await asyncio.sleep(throttle.pause_for(count))
@@ -116,8 +122,11 @@ class RelayHandler:
         blob = await server.challenge_auth("", encode_to_b64=False)
         return None if blob is MISSING else bytes(blob)
 
+    def _named(self, username: str) -> str | None:
+        return logged_username(self.policy(), username)
+
     async def _refuse(self, server: SMTP, peer: str, username: str) -> AuthResult:
-        self.log.emit("auth_blocked", peer=peer, username=username or None)
+        self.log.emit("auth_blocked", peer=peer, username=self._named(username))
         reply = R.S421_TOO_MANY_AUTH_FAILURES.format(username=username or "?", peer=peer)
         await server.push(reply)
         if server.transport is not None:

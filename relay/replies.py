@@ -24,6 +24,7 @@ S451_USER_RATE_LIMITED = (
     " try again later"
 )
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients: at most {limit} per message"
+S454_AUTH_BUSY = "454 4.7.0 Too many logins in progress from this address; try again later"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
 S451_CANNOT_ACCOUNT = (
     "451 4.3.0 The relay cannot account for this against its limits now; try again later"

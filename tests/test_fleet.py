@@ -121,8 +121,11 @@ def test_the_daily_recipient_limit_holds_for_the_fleet(tmp_path: Path, pg_env: s
 
 
 def test_the_rate_limit_holds_for_the_fleet(tmp_path: Path, pg_env: str) -> None:
-    per_minute = 30
-    fleet = Fleet(tmp_path, 2, fleet_config(per_minute=per_minute))
+    per_minute = 30  # one user sends: its share (limits.user_share) is turned off here
+    config = fleet_config(per_minute=per_minute).replace(
+        "  max_message_bytes", "  user_share: 100\n  max_message_bytes"
+    )
+    fleet = Fleet(tmp_path, 2, config)
     with running(fleet):
         started = time.monotonic()
         results = hammer(fleet, threads=4, each=20)

@@ -81,7 +81,15 @@ class LoginThrottle(Protocol):
     """Failed logins per client address and username: slowed, then blocked for a while.
     Async: a fleet's throttle counts in a shared store."""
 
-    async def blocked(self, peer: str, username: str) -> bool: ...
+    async def blocked(self, peer: str, username: str) -> bool:
+        """Whether this username, or every username, is blocked from `peer`."""
+        ...
+
+    def begin(self, peer: str, username: str) -> bool:
+        """Count a password check in progress (end() when done); False: too many now."""
+        ...
+
+    def end(self, peer: str, username: str) -> None: ...
 
     async def fail(self, peer: str, username: str) -> int:
         """Record a failure; returns how many fall in the window."""

@@ -9,7 +9,7 @@ import contextlib
 import time
 from typing import Any
 
-from relay.auth import FailureTracker
+from relay.auth import ANY_USERNAME, FailureTracker
 from relay.pgconnect import DatabaseError
 from relay.store import pgsql
 from relay.store.pgruntime import PgRuntime
@@ -22,29 +22,43 @@ class SharedThrottle:
         self.blocks: dict[tuple[str, str], float] = {}  # (peer, username) -> until (epoch)
 
     async def blocked(self, peer: str, username: str) -> bool:
-        until = self.blocks.get((peer, username))
-        if until is not None:
-            if until > time.time():
-                return True
-            del self.blocks[(peer, username)]
+        for key in ((peer, username), (peer, ANY_USERNAME)):
+            until = self.blocks.get(key)
+            if until is not None:
+                if until > time.time():
+                    return True
+                del self.blocks[key]
         return await self.local.blocked(peer, username)
+
+    def begin(self, peer: str, username: str) -> bool:
+        return self.local.begin(peer, username)
+
+    def end(self, peer: str, username: str) -> None:
+        self.local.end(peer, username)
 
     async def fail(self, peer: str, username: str) -> int:
         counted = await self.local.fail(peer, username)
         target, local = self.runtime.target, self.local
 
-        def record(conn: Any) -> tuple[int, float | None]:
-            return pgsql.login_failed(
+        def record(conn: Any) -> tuple[int, float | None, float | None]:
+            _, whole = pgsql.login_failed(
+                conn, target.schema, target.tenant, peer, ANY_USERNAME,
+                local.window, local.peer_block_after, local.block_for,
+            )  # fmt: skip
+            count, until = pgsql.login_failed(
                 conn, target.schema, target.tenant, peer, username,
                 local.window, local.block_after, local.block_for,
             )  # fmt: skip
+            return count, until, whole
 
         try:
-            count, until = await self.runtime.call(record)
+            count, until, whole = await self.runtime.call(record)
         except DatabaseError:
             return counted  # the store is away: this relay's own count still slows and blocks
         if until is not None:
             self.blocks[(peer, username)] = until
+        if whole is not None:
+            self.blocks[(peer, ANY_USERNAME)] = whole
         return max(count, counted)
 
     def pause_for(self, count: int) -> float:

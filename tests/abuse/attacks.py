@@ -5,6 +5,7 @@ bounded in count and time."""
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import ssl
@@ -49,6 +50,63 @@ def blank_lines(port: int, user: str, password: str, n: int) -> dict[str, object
     return {"codes": sorted(codes)}
 
 
+def login_code(client: smtplib.SMTP, user: str, password: str) -> int:
+    blob = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    try:
+        return int(client.docmd("AUTH", f"PLAIN {blob}")[0])
+    except smtplib.SMTPServerDisconnected:
+        return 421
+
+
+def tls_session(port: int, source: str = "127.0.0.1") -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source, 0))
+    client.ehlo()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    client.starttls(context=context)
+    client.ehlo()
+    return client
+
+
+def parallel_logins(port: int, user: str, password: str, n: int) -> dict[str, object]:
+    """n sessions guess `user`'s password at once, then one tries the right password."""
+    sessions = [tls_session(port) for _ in range(n)]
+    codes: dict[int, int] = {}
+    gate = threading.Barrier(n, timeout=DEADLINE_S)
+
+    def one(i: int) -> None:
+        gate.wait()
+        codes[i] = login_code(sessions[i], user, f"wrong-{i}")
+
+    run_threads(one, n)
+    for client in sessions:
+        client.close()
+    client = tls_session(port)
+    right = login_code(client, user, password)
+    client.close()
+    return {"codes": [codes.get(i, 0) for i in range(n)], "right": right}
+
+
+def spray(port: int, user: str, password: str, n: int) -> dict[str, object]:
+    """One wrong guess for each of n made-up usernames, a successful login with the
+    attacker's own credential after every third, then one more own login at the end."""
+    codes: list[int] = []
+    own: list[int] = []
+    for i in range(n):
+        client = tls_session(port)
+        codes.append(login_code(client, f"victim{i}.prod", "guess"))
+        client.close()
+        if i % 3 == 2:
+            client = tls_session(port)
+            own.append(login_code(client, user, password))
+            client.close()
+    client = tls_session(port)
+    final = login_code(client, user, password)
+    client.close()
+    return {"codes": codes, "own": own, "final": final}
+
+
 def run_threads(target: Callable[[int], None], n: int) -> None:
     threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
@@ -60,6 +118,8 @@ def run_threads(target: Callable[[int], None], n: int) -> None:
 
 ATTACKS: dict[str, Callable[[int, str, str, int], dict[str, object]]] = {
     "blank-lines": blank_lines,
+    "parallel-logins": parallel_logins,
+    "spray": spray,
 }
 
 
