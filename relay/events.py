@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from relay.eventflood import FloodGuard
+
 EVENT_FILE = "events.jsonl"
 
 
@@ -31,9 +33,22 @@ class EventLog:
         self.max_bytes = max_bytes
         self.keep = keep
         self._fd: int | None = None
+        self.flood = FloodGuard()
         self._writes = 0
 
     def emit(self, event: str, **fields: Any) -> None:
+        if not self.flood.allow(event, fields):
+            self.summarize()
+            return
+        self._write(event, fields)
+
+    def summarize(self, force: bool = False) -> None:
+        """Write the `events_suppressed` line when one is due (called every second)."""
+        summary = self.flood.summary(force)
+        if summary is not None:
+            self._write("events_suppressed", summary)
+
+    def _write(self, event: str, fields: dict[str, Any]) -> None:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"

@@ -70,6 +70,16 @@ class Metrics:
             registry=own,
             multiprocess_mode="livemax",
         )
+        self._policy_metrics(own)
+        self.latency = Histogram(
+            "postform_delivery_latency_seconds",
+            "From acceptance to delivery.",
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+
+    def _policy_metrics(self, own: CollectorRegistry | None) -> None:
+        """Which relay policy is in force, and whether the newest one failed to load."""
         self.policy_serial = Gauge(
             "postform_policy_serial",
             "Serial of the relay policy this relay enforces.",
@@ -92,12 +102,6 @@ class Metrics:
             "1 while the newest relay policy cannot be loaded, else 0.",
             registry=own,
             multiprocess_mode="livemax",
-        )
-        self.latency = Histogram(
-            "postform_delivery_latency_seconds",
-            "From acceptance to delivery.",
-            buckets=LATENCY_BUCKETS,
-            registry=own,
         )
 
     def serve(self, address: str) -> None:

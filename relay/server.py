@@ -244,6 +244,7 @@ class Relay:
         while True:
             await asyncio.sleep(1.0)
             self.limits.flush()
+            self.log.summarize()
             if self.metrics is not None:
                 age = enforced.policy_age(self.policy.published_at)
                 self.metrics.policy_age.set(age or 0.0)
@@ -264,6 +265,7 @@ class Relay:
             self._close(proto)
         self.limits.flush()
         await self.limits.close()
+        self.log.summarize(force=True)
         self.log.emit("stopped", serial=self.policy.serial)
 
     def _close(self, proto: RelaySMTP) -> None:

@@ -255,6 +255,11 @@ class RelayProcess:
         return raw.split(b"\n", 2)[2]
 
 
+def default_config() -> str:
+    """RELAY_CONFIG with OCI's default limits."""
+    return RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152)
+
+
 def with_sessions(config: str, **settings: object) -> str:
     """`config` with relay.sessions set (a relay config made from RELAY_CONFIG)."""
     body = ", ".join(f"{k}: {v}" for k, v in settings.items())

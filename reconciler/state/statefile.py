@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import StateError
+from reconciler.resources import TYPE_RANK
 from reconciler.state.model import State
 
 STATE_FORMAT = "postform-state"
@@ -41,8 +42,7 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
     ok = (
         isinstance(data, dict)
         and data.get("format") == STATE_FORMAT
-        and isinstance(data.get("serial"), int)
-        and isinstance(data.get("lineage"), str)
+        and {"serial", "lineage"} <= data.keys()
         and isinstance(data.get("resources"), dict)
     )
     if not ok:
@@ -50,29 +50,68 @@ def _from_json(path: Path, data: Any, hint: str) -> State:
             f"{path} is not a postform state file (format, serial, lineage or "
             f"resources missing); postform will not overwrite it.{hint}"
         )
-    bad = [a for a, r in data["resources"].items() if not _well_formed(r)]
-    if bad:
-        raise StateError(
-            f"state file {path} is damaged: resource {bad[0]} lacks type, "
-            f"attributes or computed ({len(bad)} resource(s) affected); postform "
-            f"will not overwrite it.{hint}"
-        )
     if data.get("version") != STATE_VERSION:
         raise StateError(
             f"state file {path} has version {data.get('version')!r}; this postform "
             f"reads version {STATE_VERSION}"
         )
+    problem = _header_problem(data) or _resources_problem(data["resources"])
+    if problem:
+        raise StateError(f"state {path}: {problem}; postform will not overwrite it.{hint}")
     # A "policy" object (postform 0.1 kept the relay policy here) is dropped: the policy
     # is published on its own now.
-    revision = data.get("revision", 0)
-    if not isinstance(revision, int) or isinstance(data["serial"], bool) or data["serial"] < 0:
-        raise StateError(f"state file {path} has a damaged serial or revision{hint}")
     sealing = data.get("sealing")
     if sealing is not None and not isinstance(sealing, dict):
         raise StateError(f"state file {path} has a damaged sealing header{hint}")
     return State(
-        data["lineage"], data["serial"], data["resources"], data.get("dns", {}), revision, sealing
+        data["lineage"],
+        data["serial"],
+        data["resources"],
+        data.get("dns", {}),
+        data.get("revision", 0),
+        sealing,
     )
+
+
+def _whole(value: Any) -> bool:
+    """A counter: an int >= 0 (JSON true/false are not numbers, though Python bools are)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shown(value: Any) -> str:
+    """A value as the state file spells it."""
+    return json.dumps(value)
+
+
+def _header_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the serial, revision or lineage, or None."""
+    for key in ("serial", "revision"):
+        if not _whole(data.get(key, 0)):
+            return f"{key} must be a whole number >= 0, not {_shown(data[key])}"
+    if not isinstance(data["lineage"], str):
+        return f"lineage must be a string, not {_shown(data['lineage'])}"
+    return None
+
+
+def _resources_problem(resources: dict[str, Any]) -> str | None:
+    """A resource with no or an unknown type, else damaged ones, else one with a bad name."""
+    for address, res in resources.items():
+        if not isinstance(res, dict):
+            continue  # reported below with the other damaged resources
+        if "type" not in res:
+            return f'resource "{address}" has no type'
+        if not isinstance(res["type"], str) or res["type"] not in TYPE_RANK:
+            return f'resource "{address}" has unknown type {_shown(res["type"])}'
+    bad = [a for a, r in resources.items() if not _well_formed(r)]
+    if bad:
+        return (
+            f"resource {bad[0]} lacks type, attributes or computed "
+            f"({len(bad)} resource(s) affected)"
+        )
+    for address, res in resources.items():
+        if not isinstance(res.get("name", 0), str | None):
+            return f'resource "{address}" has no valid name (a string, or null for a singleton)'
+    return None
 
 
 def _well_formed(res: Any) -> bool:
@@ -113,11 +152,13 @@ def peek_header(raw: bytes) -> Header | None:
     """What identifies a stored state document's version, or None if it is unreadable."""
     try:
         data = json.loads(raw)
+        if not isinstance(data, dict) or "serial" not in data or _header_problem(data):
+            return None
         return Header(
-            int(data["serial"]),
-            int(data.get("revision", 0)),
-            str(data["lineage"]),
+            data["serial"],
+            data.get("revision", 0),
+            data["lineage"],
             str(data.get("updated_at", "?")),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError):
         return None

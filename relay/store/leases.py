@@ -18,7 +18,7 @@ from typing import Any
 
 from relay.pgconnect import DatabaseError
 from relay.ratelimit import utc_day
-from relay.store import pgsql
+from relay.store import pglimits
 from relay.store.interfaces import Verdict
 from relay.store.pgruntime import PgRuntime
 
@@ -62,7 +62,7 @@ class TokenLease:
         wanted = batch_for(per_minute)
         try:
             granted = await self.runtime.call(
-                lambda c: pgsql.lease_tokens(
+                lambda c: pglimits.lease_tokens(
                     c, target.schema, target.tenant, per_minute, wanted, name
                 )
             )
@@ -87,7 +87,7 @@ class TokenLease:
         async def give_back() -> None:
             with contextlib.suppress(DatabaseError):  # if it fails, the fleet admits less
                 await self.runtime.call(
-                    lambda c: pgsql.return_tokens(
+                    lambda c: pglimits.return_tokens(
                         c, target.schema, target.tenant, per_minute, count, name
                     )
                 )
@@ -101,7 +101,7 @@ class TokenLease:
         count, self.tokens = self.tokens, 0
         if count > 0:
             target = self.runtime.target
-            pgsql.return_tokens(
+            pglimits.return_tokens(
                 conn, target.schema, target.tenant, self.per_minute, count, self.name
             )
 
@@ -177,7 +177,7 @@ class LeasedLimits:
         target, day, wanted = self.runtime.target, self.day, batch_for(limit)
         try:
             granted = await self.runtime.call(
-                lambda c: pgsql.lease_recipients(
+                lambda c: pglimits.lease_recipients(
                     c, target.schema, target.tenant, day, limit, wanted
                 )
             )
@@ -206,7 +206,7 @@ class LeasedLimits:
             for lease in leases:
                 lease.return_now(conn)
             if recipients:
-                pgsql.return_recipients(conn, target.schema, target.tenant, day, recipients)
+                pglimits.return_recipients(conn, target.schema, target.tenant, day, recipients)
 
         # If the store is away, what was leased is kept by nobody: the fleet admits that
         # much less today, never more.

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from tests.abuse.harness import RSS_LIMIT_MB, LegitClient, RssSampler
-from tests.relayproc import RELAY_CONFIG, RelayProcess, message, with_sessions
+from tests.relayproc import RelayProcess, default_config, message, with_sessions
 
-BASE = RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152)
+BASE = default_config()
 
 
 def greeting(port: int, source: str) -> tuple[socket.socket, str]:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.relayproc import RELAY_CONFIG, RelayProcess, message, with_sessions
+from tests.relayproc import RelayProcess, default_config, message, with_sessions
 
 CONFIG = with_sessions(
-    RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152),
+    default_config(),
     slow_after_errors=2,
     max_errors=5,
 )

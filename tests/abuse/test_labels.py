@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.knot import free_port
-from tests.relayproc import RELAY_CONFIG, RelayProcess, message, with_sessions
+from tests.relayproc import RelayProcess, default_config, message, with_sessions
 from tests.test_relay_workers import scrape
 
 CONFIG = with_sessions(
-    RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152),
+    default_config(),
     max_errors=100000,
     slow_after_errors=100000,
 )

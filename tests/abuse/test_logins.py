@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 from tests.abuse.harness import LegitClient, attack
-from tests.relayproc import RELAY_CONFIG, RelayProcess, with_sessions
+from tests.relayproc import RelayProcess, default_config, with_sessions
 
 CONFIG = with_sessions(
-    RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152),
+    default_config(),
     per_client=200,
 )
 

@@ -9,7 +9,7 @@ import smtplib
 from pathlib import Path
 
 from relay import replies as R
-from tests.relayproc import RELAY_CONFIG, RelayProcess, message, with_sessions
+from tests.relayproc import RELAY_CONFIG, RelayProcess, default_config, message, with_sessions
 
 PER_MINUTE = 40  # user_share 50 %: 20 a minute for each user
 
@@ -71,7 +71,7 @@ def test_refused_and_abandoned_mail_take_nothing_and_one_user_takes_its_share(
 
 
 def test_recipients_per_message_are_capped(tmp_path: Path) -> None:
-    config = RELAY_CONFIG.format(per_minute=18000, per_day=50000, max_bytes=2097152).replace(
+    config = default_config().replace(
         "  max_message_bytes", "  max_recipients: 5\n  max_message_bytes"
     )
     relay = RelayProcess(tmp_path / "relay", config=config).start()
