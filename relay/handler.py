@@ -272,12 +272,17 @@ class RelayHandler:
         limit = policy.limits.max_message_bytes
         if len(data) > limit:
             return self._reject(session, "DATA", R.S552_TOO_BIG.format(limit=limit), sender_env)
-        fields = field_values(split(data)[0])
+        head = split(data)[0]
+        if b"\0" in head:  # a NUL ends a C string: receivers would read two headers apart
+            return self._reject(session, "DATA", R.S550_NUL_IN_HEADER, sender_env)
+        fields = field_values(head)
         count, addresses = msg.from_addresses(fields)
         if count != 1 or len(addresses) != 1:
             found = f"found {count} From: field(s), {len(addresses)} address(es)"
             return self._reject(session, "DATA", R.S550_FROM_COUNT.format(found=found), sender_env)
         sender = normalize(addresses[0])
+        if not sender.isascii():
+            return self._reject(session, "DATA", R.S550_FROM_NOT_ASCII, sender_env)
         reply = self._sender_reply(policy, cred.user, sender, header=True)
         if reply is not None:
             return self._reject(session, "DATA", reply, sender_env, user=cred.user)

@@ -25,6 +25,9 @@ S451_USER_RATE_LIMITED = (
 )
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients: at most {limit} per message"
 S454_AUTH_BUSY = "454 4.7.0 Too many logins in progress from this address; try again later"
+S550_NUL_IN_HEADER = "550 5.6.0 Header fields may not contain NUL characters"
+S550_FROM_NOT_ASCII = "550 5.6.0 The From: header address must be plain ASCII (no SMTPUTF8)"
+S553_NOT_ASCII = "553 5.1.3 Addresses must be plain ASCII (SMTPUTF8 is not offered)"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
 S451_CANNOT_ACCOUNT = (
     "451 4.3.0 The relay cannot account for this against its limits now; try again later"

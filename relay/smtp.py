@@ -36,6 +36,7 @@ AIOSMTPD_VERSION = "1.4.6"
 PROXY_TIMEOUT = 10.0  # seconds a +proxy connection has to send its PROXY header
 _ACCEPTED = R.S250_QUEUED.split("{", 1)[0]  # an accepted message starts the error count again
 _NOT_COUNTED = ("421", R.S550_SUPPRESSED.split("<", 1)[0])  # closing; a suppressed recipient
+_STRICT_ASCII = "500 Error: strict ASCII mode"
 _PLAIN_ANGLE_ADDR = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>")
 
 
@@ -107,6 +108,8 @@ class RelaySMTP(SMTP):
     async def push(self, status: str) -> None:  # type: ignore[override]
         if status in R.AIOSMTPD_SIZE_REPLIES:
             status = R.S552_TOO_BIG.format(limit=self.data_size_limit)
+        elif status == _STRICT_ASCII:  # aiosmtpd's reply to a non-ASCII argument
+            status = R.S553_NOT_ASCII
         if status.startswith(_ACCEPTED):
             self.errors = 0
         elif status[:1] in "45" and not status.startswith(_NOT_COUNTED):

@@ -70,3 +70,9 @@ def test_relay_smtp_data_gives_the_replies_aiosmtpd_gives() -> None:
         assert text in theirs, text
         assert text.replace("'", '"') in ours, text
     assert SMTP.line_length_limit == 1001
+
+
+def test_a_non_ascii_argument_gets_the_reply_relay_smtp_rewrites() -> None:
+    from relay.smtp import _STRICT_ASCII
+
+    assert f"await self.push('{_STRICT_ASCII}')" in inspect.getsource(SMTP._handle_client)

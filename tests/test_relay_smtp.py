@@ -356,7 +356,7 @@ def test_recipients_that_cannot_be_delivered_unchanged_are_refused(
     client.mail("noreply@example.com")
     client.send(b"RCPT TO:<" + rcpt + b">\r\n")
     code, text = client.getreply()
-    assert code in (553, 501, 500), text
+    assert code in (553, 501), text  # never aiosmtpd's undocumented 500
     if code == 553:
-        assert text.startswith(b"5.1.3 Address <")
+        assert text.startswith((b"5.1.3 Address <", b"5.1.3 Addresses must be plain ASCII"))
     client.quit()
