@@ -5,6 +5,7 @@ cache, and a per-address failure tracker that slows and then blocks password gue
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -90,7 +91,9 @@ class FailureTracker:
 
     Checks in progress count too (`begin`/`end`): a username's failures plus its checks in
     flight never exceed `block_after`, so parallel guesses cannot outrun the count, and an
-    address has at most `max_in_flight` checks at once."""
+    address has at most `max_in_flight` checks at once. A check past either waits for one
+    in flight to end (up to `max_wait` seconds): an application that opens 20 sessions at
+    once waits a moment, where 100 parallel guesses are held to 5 checks."""
 
     window: float = 600.0
     slow_after: int = 3
@@ -99,11 +102,13 @@ class FailureTracker:
     delay: float = 1.0
     peer_block_after: int = 50
     max_in_flight: int = 8
+    max_wait: float = 10.0
     max_keys: int = 100_000  # bounded memory, whatever usernames a guesser invents
     clock: Clock = time.monotonic
     _failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     _blocked: dict[tuple[str, str], float] = field(default_factory=dict)
     _in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
+    _freed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def blocked(self, peer: str, username: str) -> bool:
         return self._is_blocked((peer, username)) or self._is_blocked((peer, ANY_USERNAME))
@@ -117,15 +122,26 @@ class FailureTracker:
             return False
         return True
 
-    def begin(self, peer: str, username: str) -> bool:
-        """Start a password check, or False when it would exceed what may be in flight."""
+    async def begin(self, peer: str, username: str) -> bool:
+        """Start a password check, waiting for room; False when the username is blocked
+        meanwhile or no room came within `max_wait`."""
         key, whole = (peer, username), (peer, ANY_USERNAME)
-        now = self.clock()
-        failed = sum(1 for t in self._failures.get(key, ()) if t > now - self.window)
-        if failed + self._in_flight.get(key, 0) >= self.block_after:
-            return False
-        if self._in_flight.get(whole, 0) >= self.max_in_flight:
-            return False
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            now = self.clock()
+            failed = sum(1 for t in self._failures.get(key, ()) if t > now - self.window)
+            if failed >= self.block_after or await self.blocked(peer, username):
+                return False
+            if (
+                failed + self._in_flight.get(key, 0) < self.block_after
+                and self._in_flight.get(whole, 0) < self.max_in_flight
+            ):
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), left)
         for k in (key, whole):
             self._in_flight[k] = self._in_flight.get(k, 0) + 1
         return True
@@ -137,6 +153,8 @@ class FailureTracker:
                 self._in_flight[k] = left
             else:
                 self._in_flight.pop(k, None)
+        self._freed.set()  # wake the waiters; they look again
+        self._freed = asyncio.Event()
 
     async def fail(self, peer: str, username: str) -> int:
         """Record a failure; returns how many fall in the window."""

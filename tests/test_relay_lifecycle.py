@@ -37,14 +37,22 @@ def fresh(tmp_path: Path):
 
 
 def test_rate_limit_is_a_temporary_failure(fresh) -> None:
-    relay = fresh(per_minute=3)
+    relay = fresh(per_minute=6)  # two users: each may take half (limits.user_share)
     client = relay.smtp()
-    for _ in range(3):
+    for _ in range(5):  # abandoned transactions give their message back
         assert client.mail("noreply@example.com")[0] == 250
         client.rset()
+    for i in range(3):
+        assert client.sendmail("noreply@example.com", [f"r{i}@example.org"], message()) == {}
     code, text = client.mail("noreply@example.com")
-    assert (code, text) == (451, reply_text(R.S451_RATE_LIMITED, limit=3))
+    assert (code, text) == (451, reply_text(R.S451_USER_RATE_LIMITED, user="app", limit=3))
     client.quit()
+    other = relay.smtp(login="billing")  # the other application still has its share
+    assert (
+        other.sendmail("billing@example.com", ["b@example.org"], message("billing@example.com"))
+        == {}
+    )
+    other.quit()
 
 
 def test_daily_recipient_limit_survives_a_restart(fresh) -> None:

@@ -85,8 +85,9 @@ class LoginThrottle(Protocol):
         """Whether this username, or every username, is blocked from `peer`."""
         ...
 
-    def begin(self, peer: str, username: str) -> bool:
-        """Count a password check in progress (end() when done); False: too many now."""
+    async def begin(self, peer: str, username: str) -> bool:
+        """Count a password check in progress (end() when done), waiting for room;
+        False: blocked, or no room in time."""
         ...
 
     def end(self, peer: str, username: str) -> None: ...

@@ -30,8 +30,8 @@ class SharedThrottle:
                 del self.blocks[key]
         return await self.local.blocked(peer, username)
 
-    def begin(self, peer: str, username: str) -> bool:
-        return self.local.begin(peer, username)
+    async def begin(self, peer: str, username: str) -> bool:
+        return await self.local.begin(peer, username)
 
     def end(self, peer: str, username: str) -> None:
         self.local.end(peer, username)

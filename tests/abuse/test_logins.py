@@ -9,6 +9,8 @@ throughout, and events never carry an unknown username as typed."""
 from __future__ import annotations
 
 import json
+import smtplib
+import threading
 from pathlib import Path
 
 from tests.abuse.harness import LegitClient, attack
@@ -53,5 +55,31 @@ def test_a_spray_over_usernames_blocks_the_address_and_own_logins_reset_nothing(
         names = {e.get("username") for e in events if e["event"] == "auth_fail"}
         assert names and all(n.startswith("unknown:") for n in names), names
         assert not any("victim" in line for line in relay.lines)  # never as typed
+    finally:
+        relay.stop()
+
+
+def test_an_application_opening_twenty_sessions_at_once_logs_in_on_all(tmp_path: Path) -> None:
+    """The bound on checks in flight makes logins wait, never fail, when they are right."""
+    relay = RelayProcess(tmp_path / "relay", config=CONFIG).start()
+    try:
+        sessions = [relay.smtp(login=None) for _ in range(20)]
+        cred = relay.creds["app"]
+        gate = threading.Barrier(20, timeout=30)
+        codes: list[int] = []
+
+        def one(client: smtplib.SMTP) -> None:
+            gate.wait()
+            codes.append(client.login(cred["username"], cred["password"])[0])
+
+        threads = [threading.Thread(target=one, args=(c,)) for c in sessions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert codes == [235] * 20
+        for client in sessions:
+            client.quit()
+        assert not relay.events("auth_fail") and not relay.events("auth_busy")
     finally:
         relay.stop()
