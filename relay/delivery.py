@@ -34,6 +34,7 @@ from relay.queuestate import (
 )
 from relay.spool import SpooledMessage, read_spool_file
 from relay.store.interfaces import SuppressionList
+from relay.verp import Verp, load_key
 
 
 class DeliveryWorker:
@@ -59,6 +60,7 @@ class DeliveryWorker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.mx = MxResolver(nameserver)
+        self.verp = Verp(load_key(queue_dir.parents[1]))  # the data folder's bounce key
         self.outcomes = Outcomes(suppressions, log, metrics, clock, self.rng)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
@@ -177,9 +179,10 @@ class DeliveryWorker:
                 except Exception as exc:
                     why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
                     replies, host = _all(live, Reply(451, why, "local")), dest
+            verp = self._return_path(spooled) is not None
             for rcpt in live:
                 self.outcomes.record(
-                    spooled, rcpt, state.recipients[rcpt], replies[rcpt], host, settings
+                    spooled, rcpt, state.recipients[rcpt], replies[rcpt], host, settings, verp
                 )
         if not state.done:  # a finished message is removed instead: one fsync saved
             save_state(self.queue_dir, spooled.queue_id, state)
@@ -199,11 +202,40 @@ class DeliveryWorker:
     async def _attempt(
         self, spooled: SpooledMessage, dest: str, rcpts: list[str], settings: DeliverySettings
     ) -> tuple[dict[str, Reply], str]:
+        """With a return path declared for the sending domain, each recipient gets its own
+        VERP envelope sender (so its own transaction); else the application's sender."""
+        return_path = self._return_path(spooled)
+        if return_path is None:
+            return await self._attempt_as(
+                spooled.envelope["mail_from"], spooled, dest, rcpts, settings
+            )
+        replies: dict[str, Reply] = {}
+        host = dest
+        for rcpt in rcpts:
+            sender = self.verp.address(spooled.queue_id, rcpt, return_path)
+            one, host = await self._attempt_as(sender, spooled, dest, [rcpt], settings)
+            replies.update(one)
+        return replies, host
+
+    def _return_path(self, spooled: SpooledMessage) -> str | None:
+        """The return path domain declared for the message's sending domain, if any."""
+        sender_domain = str(spooled.envelope.get("from", "")).rpartition("@")[2].lower()
+        declared = self.policy().domains.get(sender_domain)
+        return declared.return_path or None if declared is not None else None
+
+    async def _attempt_as(
+        self,
+        sender: str,
+        spooled: SpooledMessage,
+        dest: str,
+        rcpts: list[str],
+        settings: DeliverySettings,
+    ) -> tuple[dict[str, Reply], str]:
         policy = self.policy()
         smarthost = policy.relay.smarthost
         transaction = Transaction(
             policy.relay.hostname,
-            spooled.envelope["mail_from"],
+            sender,
             rcpts,
             spooled.message,
             timeout=settings.timeout,

@@ -48,8 +48,11 @@ class Outcomes:
         reply: Reply,
         host: str,
         settings: DeliverySettings,
+        bounces_come_back: bool = False,
     ) -> None:
-        """What `reply` to one attempt means for its recipient, recorded in `entry`."""
+        """What `reply` to one attempt means for its recipient, recorded in `entry`. When
+        bounce messages come back (a VERP return path), a 250 does not prove the mailbox
+        took it, so it does not reset the address's soft-bounce count."""
         now = self.clock()
         entry.attempts += 1
         entry.last_reply = str(reply)
@@ -63,7 +66,8 @@ class Outcomes:
         }
         if reply.ok:
             entry.status = DELIVERED
-            self.suppressions.delivered(address)
+            if not bounces_come_back:
+                self.suppressions.delivered(address)
             latency = now - spooled.envelope["received_at"]
             self.log.emit("delivered", **base, latency=round(latency, 3))
             self.count(spooled, "delivered")

@@ -28,6 +28,11 @@ S454_AUTH_BUSY = "454 4.7.0 Too many logins in progress from this address; try a
 S550_NUL_IN_HEADER = "550 5.6.0 Header fields may not contain NUL characters"
 S550_FROM_NOT_ASCII = "550 5.6.0 The From: header address must be plain ASCII (no SMTPUTF8)"
 S553_NOT_ASCII = "553 5.1.3 Addresses must be plain ASCII (SMTPUTF8 is not offered)"
+S550_NOT_A_BOUNCE_ADDRESS = "550 5.7.1 Relay access denied: this server takes only bounce messages"
+S452_ONE_BOUNCE_ADDRESS = "452 4.5.3 One bounce address per message"
+S550_BOUNCE_NOT_OURS = "550 5.7.1 This report is not about a message sent from here"
+S250_BOUNCE_TAKEN = "250 2.0.0 Report received"
+S250_BOUNCE_KEPT = "250 2.0.0 Kept for inspection"
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
 S451_CANNOT_ACCOUNT = (
     "451 4.3.0 The relay cannot account for this against its limits now; try again later"

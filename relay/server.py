@@ -22,6 +22,7 @@ from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
 from relay.auth import PasswordChecker
+from relay.bouncehandler import BounceHandler
 from relay.connections import ConnectionGate
 from relay.contract.hostport import Listener
 from relay.contract.policy import PolicyError, RelayPolicy
@@ -36,6 +37,9 @@ from relay.spool import Spool
 from relay.store.pgruntime import PgTarget
 from relay.stores import RelayStores
 from relay.tlsconfig import server_context
+from relay.verp import Verp, load_key
+
+BOUNCE_OVERHEAD = 64 * 1024  # a bounce is the original message and the report around it
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,13 @@ class Relay:
             self.metrics,
         )
         self.holder.on_change(self._policy_changed)
+        self.bounces = BounceHandler(
+            self.holder,
+            Verp(load_key(options.data_dir)),
+            self.stores.suppressions,
+            self.log,
+            options.data_dir,
+        )
         if self.metrics is not None:
             errors = self.metrics.policy_errors
             self.holder.on_error(lambda _: errors.inc())
@@ -150,10 +161,13 @@ class Relay:
         return server_context(*self.options.tls_files)
 
     def _protocol(self, listener: Listener, context: ssl.SSLContext) -> RelaySMTP:
-        implicit = listener.mode == "tls"
+        """A session on `listener`. An mx listener takes bounce messages and complaints:
+        STARTTLS offered, no AUTH (nothing to log in to), and room for a bounce, which may
+        carry the whole original message."""
+        mx, implicit = listener.mode == "mx", listener.mode == "tls"
         policy = self.policy
         return RelaySMTP(
-            self.handler,
+            self.bounces if mx else self.handler,
             mode=listener.mode,
             sessions=self.sessions,
             log=self.log,
@@ -162,12 +176,12 @@ class Relay:
             limits=lambda: self.policy.relay.sessions,
             hostname=policy.relay.hostname,
             ident="postform relay",
-            data_size_limit=policy.limits.max_message_bytes,
+            data_size_limit=policy.limits.max_message_bytes + (BOUNCE_OVERHEAD if mx else 0),
             tls_context=None if implicit else context,
             require_starttls=False,
-            auth_required=True,
+            auth_required=not mx,
             auth_require_tls=not implicit,
-            auth_exclude_mechanism=["LOGIN"],
+            auth_exclude_mechanism=["LOGIN", "PLAIN"] if mx else ["LOGIN"],
             enable_SMTPUTF8=False,
             timeout=300,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LISTENER_MODES = ("starttls", "tls")
+LISTENER_MODES = ("starttls", "tls", "mx")
 
 
 def split_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
@@ -40,7 +40,9 @@ def join_hostport(host: str, port: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """Where the relay listens: `HOST:PORT[/starttls|/tls][+proxy]` (STARTTLS by default).
+    """Where the relay listens: `HOST:PORT[/starttls|/tls|/mx][+proxy]` (STARTTLS by
+    default). `mx` is the inbound listener for bounce messages and complaints: STARTTLS
+    offered, no AUTH, only VERP addresses at the policy's return path domains.
 
     `+proxy`: every connection starts with a PROXY protocol header (v1 or v2) from a
     load balancer, which names the real client. Only on STARTTLS listeners: with
@@ -49,7 +51,7 @@ class Listener:
 
     host: str
     port: int
-    mode: str  # starttls | tls
+    mode: str  # starttls | tls | mx
     proxy: bool = False
 
     @classmethod
@@ -57,7 +59,7 @@ class Listener:
         address, _, spec = text.partition("/")
         mode, plus, flag = spec.partition("+")
         if (mode and mode not in LISTENER_MODES) or (plus and flag != "proxy"):
-            raise ValueError(f"listener {text!r} is not HOST:PORT[/starttls|/tls][+proxy]")
+            raise ValueError(f"listener {text!r} is not HOST:PORT[/starttls|/tls|/mx][+proxy]")
         if flag and mode == "tls":
             raise ValueError(
                 f"listener {text!r}: the PROXY protocol needs a STARTTLS listener (let the "
