@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import smtplib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,30 +18,22 @@ from relay.store.sqlite import EmbeddedStore
 from relay.verp import parse_token
 from tests.bouncemail import arf, dsn
 from tests.conftest import require_tool
-from tests.destinations import Destination
-from tests.knot import KNOTD, Knot, free_port
+from tests.knot import free_port
 from tests.postfixproc import POSTFIX, Postfix, can_run
 from tests.relayproc import RelayProcess, message
-from tests.test_delivery import MX_RECORDS, Clock, run, submit, worker_for
+from tests.test_delivery import Clock, run, start_world, submit, worker_for
 
 RP = frozenset({"rp.example.com"})
 
 
 @pytest.fixture
-def world(tmp_path: Path):
-    require_tool(KNOTD)
-    knot = Knot(tmp_path / "knot", ["example.org"]).start()
-    knot.update("example.org", add=MX_RECORDS)
-    port = free_port()
-    dests = {"mx1": Destination("127.0.0.10", port).start()}
+def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """test_delivery's world, with the relay's MX listener on a port of its own."""
     mx = free_port()
-    relay = RelayProcess(tmp_path / "relay").start("--listen", f"127.0.0.1:{mx}/mx")
-    relay.wait_for(lambda: len(relay.events("listening")) >= 3, what="the mx listener")
-    yield {"knot": knot, "dests": dests, "relay": relay, "port": port, "mx": mx}
-    relay.stop()
-    for dest in dests.values():
-        dest.stop()
-    knot.stop()
+    for world in start_world(tmp_path, "--listen", f"127.0.0.1:{mx}/mx"):
+        relay: RelayProcess = world["relay"]
+        relay.wait_for(lambda r=relay: len(r.events("listening")) >= 3, what="the mx listener")
+        yield {**world, "mx": mx}
 
 
 def delivered_senders(world: dict, *rcpts: str) -> dict[str, str]:

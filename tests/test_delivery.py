@@ -10,7 +10,9 @@ import signal
 import ssl
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -44,23 +46,28 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def world(tmp_path: Path):
-    """Knot serving example.org's MX, destinations on 127.0.0.10-12, a relay to submit to."""
+DESTINATIONS = (("mx1", "127.0.0.10"), ("mx2", "127.0.0.11"), ("implicit", "127.0.0.12"))
+
+
+def start_world(tmp_path: Path, *relay_args: str) -> Iterator[dict[str, Any]]:
+    """Knot serving example.org's MX, destinations on 127.0.0.10-12, a relay to submit to
+    (started with `relay_args`)."""
     require_tool(KNOTD)
     knot = Knot(tmp_path / "knot", ["example.org"]).start()
     knot.update("example.org", add=MX_RECORDS)
     port = free_port()
-    dests = {
-        name: Destination(ip, port).start()
-        for name, ip in (("mx1", "127.0.0.10"), ("mx2", "127.0.0.11"), ("implicit", "127.0.0.12"))
-    }
-    relay = RelayProcess(tmp_path / "relay").start()
+    dests = {name: Destination(ip, port).start() for name, ip in DESTINATIONS}
+    relay = RelayProcess(tmp_path / "relay").start(*relay_args)
     yield {"knot": knot, "dests": dests, "relay": relay, "port": port}
     relay.stop()
     for dest in dests.values():
         dest.stop()
     knot.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    yield from start_world(tmp_path)
 
 
 def worker_for(world: dict, clock: Clock, metrics: Metrics | None = None) -> DeliveryWorker:
