@@ -50,6 +50,7 @@ class DeliveryWorker:
         port: int = 25,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        bounce_key: bytes | None = None,
     ) -> None:
         self.queue_dir = queue_dir
         self.policy = policy
@@ -60,7 +61,8 @@ class DeliveryWorker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.mx = MxResolver(nameserver)
-        self.verp = Verp(load_key(queue_dir.parents[1]))  # the data folder's bounce key
+        # The fleet's bounce key (RelayStores.bounce_key), else the data folder's own.
+        self.verp = Verp(bounce_key or load_key(queue_dir.parents[1]))
         self.outcomes = Outcomes(suppressions, log, metrics, clock, self.rng)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()

@@ -37,7 +37,7 @@ from relay.spool import Spool
 from relay.store.pgruntime import PgTarget
 from relay.stores import RelayStores
 from relay.tlsconfig import server_context
-from relay.verp import Verp, load_key
+from relay.verp import Verp
 
 BOUNCE_OVERHEAD = 64 * 1024  # a bounce is the original message and the report around it
 
@@ -83,6 +83,7 @@ class Relay:
         self._loop_error_at, self._loop_errors_unlogged = 0.0, 0
         self.metrics = self._metrics()
         self.spool = Spool(options.data_dir / "spool", clean=count == 1)
+        bounce_key = self.stores.bounce_key()
         self.delivery: DeliveryWorker | None = None
         if options.deliver and index == 0:
             self.delivery = DeliveryWorker(
@@ -93,6 +94,7 @@ class Relay:
                 self.metrics,
                 nameserver=options.nameserver,
                 port=options.outbound_port,
+                bounce_key=bounce_key,
             )
         self.sessions: set[RelaySMTP] = set()
         self.handler = RelayHandler(
@@ -107,7 +109,7 @@ class Relay:
         self.holder.on_change(self._policy_changed)
         self.bounces = BounceHandler(
             self.holder,
-            Verp(load_key(options.data_dir)),
+            Verp(bounce_key),
             self.stores.suppressions,
             self.log,
             options.data_dir,

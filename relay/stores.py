@@ -15,6 +15,7 @@ from relay.ratelimit import TenancyLimits
 from relay.store.interfaces import LimitGate, LoginThrottle, SuppressionList
 from relay.store.pgruntime import PgTarget
 from relay.store.sqlite import EmbeddedStore
+from relay.verp import load_key
 
 LimitsFor = Callable[[RelayPolicy, tuple[int, int]], LimitGate]
 
@@ -25,6 +26,7 @@ class RelayStores:
     throttle: LoginThrottle
     limits: LimitsFor  # the limit gate for a policy and a (worker, workers) pair
     close: Callable[[], None]
+    bounce_key: Callable[[], bytes] = lambda: b""  # the key that signs VERP addresses
     run: Callable[[], Coroutine[Any, Any, None]] | None = None  # a background loop, if needed
     drain: Callable[[], Coroutine[Any, Any, int]] | None = None  # write what is pending
 
@@ -41,7 +43,9 @@ class RelayStores:
         def limits(policy: RelayPolicy, worker: tuple[int, int]) -> LimitGate:
             return TenancyLimits(store.counters, policy.limits.messages_per_minute, worker)
 
-        return cls(store.suppressions, FailureTracker(), limits, store.close)
+        return cls(
+            store.suppressions, FailureTracker(), limits, store.close, lambda: load_key(folder)
+        )
 
     @classmethod
     def shared(cls, target: PgTarget, folder: Path, log: EventLog) -> RelayStores:
@@ -49,8 +53,9 @@ class RelayStores:
 
         store = PgRelayStore(target, folder, log)
         return cls(
-            store.suppressions, store.throttle, store.limits, store.close, store.run, store.drain
-        )
+            store.suppressions, store.throttle, store.limits, store.close, store.bounce_key,
+            store.run, store.drain,
+        )  # fmt: skip
 
     @classmethod
     def for_policy(

@@ -402,3 +402,20 @@ def test_a_users_share_holds_across_the_fleet(target: PgTarget) -> None:
             runtime.close()
 
     run(test)
+
+
+def test_the_relays_of_a_fleet_share_one_bounce_key(target: PgTarget, tmp_path: Path) -> None:
+    """A bounce may come back to any relay behind the MX: each must verify the VERP MACs
+    the others signed, so the first relay's key becomes the fleet's."""
+    from relay.verp import Verp, load_key, parse_token
+
+    stores = [PgRelayStore(target, tmp_path / n, EventLog(io.StringIO())) for n in "ab"]
+    try:
+        keys = [s.bounce_key() for s in stores]
+        assert keys[0] == keys[1] == load_key(tmp_path / "a") != load_key(tmp_path / "b")
+        sent = Verp(keys[0]).address("0" * 24, "r@example.org", "rp.example.com")
+        token = parse_token(sent, {"rp.example.com"})
+        assert token is not None and Verp(keys[1]).verify(token, "r@example.org")
+    finally:
+        for store in stores:
+            store.close()

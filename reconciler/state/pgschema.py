@@ -16,6 +16,7 @@ from relay.store.pgnames import (
     AUDIT,
     BUCKETS,
     DAILY,
+    KEYS,
     LOGIN_BLOCKS,
     LOGIN_FAILURES,
     RELAY_TABLES,
@@ -88,6 +89,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE {{s}}.{LOGIN_BLOCKS} (
         tenant text NOT NULL, peer text NOT NULL, username text NOT NULL,
         until double precision NOT NULL, PRIMARY KEY (tenant, peer, username));
+    """,
+    # 3: secrets the relays of a fleet share (the bounce key that signs VERP addresses).
+    f"""
+    CREATE TABLE {{s}}.{KEYS} (
+        tenant text NOT NULL, name text NOT NULL, key bytea NOT NULL,
+        PRIMARY KEY (tenant, name));
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -70,6 +70,7 @@ def deliver(
         gauges,
         nameserver=nameserver,
         port=outbound_port,
+        bounce_key=stores.bounce_key(),
     )
     (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
     if once and until_empty:

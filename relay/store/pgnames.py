@@ -11,7 +11,11 @@ BUCKETS = "relay_buckets"  # tenant, name, tokens, updated (a token bucket for t
 DAILY = "relay_daily"  # tenant, day, used (recipients leased for the UTC day)
 LOGIN_FAILURES = "relay_login_failures"  # tenant, peer, username, at
 LOGIN_BLOCKS = "relay_login_blocks"  # tenant, peer, username, until
-RELAY_TABLES = (SUPPRESSIONS, SOFT_BOUNCES, AUDIT, BUCKETS, DAILY, LOGIN_FAILURES, LOGIN_BLOCKS)
+KEYS = "relay_keys"  # tenant, name, key (secrets every relay of the fleet shares)
+# The last one is the newest: the grant check looks at it, so older grants are renewed.
+RELAY_TABLES = (
+    SUPPRESSIONS, SOFT_BOUNCES, AUDIT, BUCKETS, DAILY, LOGIN_FAILURES, LOGIN_BLOCKS, KEYS,
+)  # fmt: skip
 
 # NOTIFY payload: JSON {"t": tenant, "k": "sup" | "unsup" | "block", ...}
 RELAY_CHANNEL = "postform_relay"

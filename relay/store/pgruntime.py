@@ -79,6 +79,13 @@ class PgRuntime:
         finally:
             self._queued -= 1
 
+    def call_now(self, work: Callable[[Any], T]) -> T:
+        """`call` for the start of a relay, before its event loop runs (bounded wait)."""
+        try:
+            return self._pool.submit(self._run, work).result(timeout=CALL_TIMEOUT)
+        except TimeoutError:
+            raise DatabaseError(f"the shared store did not answer in {CALL_TIMEOUT:g} s") from None
+
     def _run(self, work: Callable[[Any], T]) -> T:
         import psycopg
 

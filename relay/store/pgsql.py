@@ -13,6 +13,7 @@ from relay.contract.suppression import SOFT_BOUNCE_LIMIT, SuppressionReason, sup
 from relay.store.interfaces import Suppression
 from relay.store.pgnames import (
     AUDIT,
+    KEYS,
     LOGIN_BLOCKS,
     LOGIN_FAILURES,
     RELAY_CHANNEL,
@@ -149,6 +150,20 @@ def _audit(conn: Any, schema: str, tenant: str, action: str, address: str, reaso
 
 
 STMT_NOW = "extract(epoch from statement_timestamp())"
+
+
+def shared_key(conn: Any, schema: str, tenant: str, name: str, candidate: bytes) -> bytes:
+    """The fleet's key `name`: `candidate` if no relay stored one before, else theirs."""
+    conn.execute(
+        q(schema, f"INSERT INTO {{s}}.{KEYS} (tenant, name, key) VALUES (%s, %s, %s)"
+                  " ON CONFLICT DO NOTHING"),
+        (tenant, name, candidate),
+    )  # fmt: skip
+    row = conn.execute(
+        q(schema, f"SELECT key FROM {{s}}.{KEYS} WHERE tenant = %s AND name = %s"),
+        (tenant, name),
+    ).fetchone()
+    return bytes(row[0])
 
 
 def login_failed(

@@ -13,6 +13,7 @@ from pathlib import Path
 from relay.contract.policy import RelayPolicy
 from relay.events import EventLog
 from relay.pgconnect import DatabaseError
+from relay.store import pgsql
 from relay.store.interfaces import LimitGate
 from relay.store.leases import LeasedLimits
 from relay.store.outbox import Outbox
@@ -20,6 +21,7 @@ from relay.store.pgruntime import PgRuntime, PgTarget
 from relay.store.shared_suppressions import SharedSuppressionList
 from relay.store.shared_throttle import SharedThrottle
 from relay.store.sqlite import EmbeddedStore
+from relay.verp import load_key
 
 TICK = 0.2  # seconds between two looks at notifications and the outbox
 RESYNC = 60.0  # seconds between two full reloads of the suppression mirror
@@ -64,6 +66,20 @@ class PgRelayStore:
         self.throttle = SharedThrottle(self.runtime)
         self.log = log
         self._down = False
+
+    def bounce_key(self) -> bytes:
+        """The fleet's bounce key, so a bounce may come back to any relay: the first
+        relay's key, stored in the shared store. While the store cannot be reached (or
+        the control plane has not yet made the table), this relay's own key, said once."""
+        local = load_key(self.folder)
+        target = self.runtime.target
+        try:
+            return self.runtime.call_now(
+                lambda c: pgsql.shared_key(c, target.schema, target.tenant, "bounce", local)
+            )
+        except DatabaseError as exc:
+            self.log.emit("bounce_key_local", error=str(exc))
+            return local
 
     def limits(self, policy: RelayPolicy, worker: tuple[int, int]) -> LimitGate:
         return LeasedLimits(self.runtime, policy.limits.messages_per_minute)
