@@ -33,7 +33,12 @@ import asyncio, sys, time, logging
 from aiosmtpd.controller import Controller
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 out = open(sys.argv[2], "a", buffering=1)
+sessions = open(sys.argv[3], "a", buffering=1)
 class Sink:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        sessions.write("s\n")  # one EHLO per SMTP session the relay opened
+        session.host_name = hostname
+        return responses
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content
         sent = data.split(b"X-Bench-Sent: ", 1)[1].split(b"\r\n", 1)[0].decode()
@@ -99,8 +104,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="postform-e2e-"))
     sink_port, relay_port = rt.free_port(), rt.free_port()
     cred, ctx = rt.make_project(work, CONFIG.format(sink_port=sink_port))
-    received = work / "received.txt"
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port), str(received)])
+    received, opened = work / "received.txt", work / "sessions.txt"
+    sink = subprocess.Popen(
+        [sys.executable, "-c", SINK, str(sink_port), str(received), str(opened)]
+    )
     relay = subprocess.Popen(
         [rt.POSTFORM, "relay", "serve", "--listen", f"127.0.0.1:{relay_port}/starttls"],
         cwd=work,
@@ -118,7 +125,8 @@ def main() -> None:
             if len(rows) >= sent:
                 break
             time.sleep(0.1)
-        report(args, sent, seconds, rows)
+        sessions = len(opened.read_text().splitlines()) if opened.exists() else 0
+        report(args, sent, seconds, rows, sessions)
     finally:
         for proc in (relay, sink):
             proc.terminate()
@@ -127,7 +135,11 @@ def main() -> None:
 
 
 def report(
-    args: argparse.Namespace, sent: int, seconds: float, rows: list[tuple[float, float]]
+    args: argparse.Namespace,
+    sent: int,
+    seconds: float,
+    rows: list[tuple[float, float]],
+    sessions: int,
 ) -> None:
     latencies = sorted(recv - sent_at for recv, sent_at in rows)
     first_sent = min(s for _, s in rows)
@@ -150,6 +162,10 @@ def report(
         f"latency send -> sink: p50 {pct(0.50):.0f} ms, p95 {pct(0.95):.0f} ms, "
         f"p99 {pct(0.99):.0f} ms, max {latencies[-1] * 1000:.0f} ms, "
         f"mean {statistics.mean(latencies) * 1000:.0f} ms"
+    )
+    print(
+        f"SMTP sessions the relay opened to the sink: {sessions} = "
+        f"{sessions / max(1, len(rows)):.3f} per delivered message"
     )
 
 

@@ -58,6 +58,7 @@ state: {{backend: postgres, name: {name}, dsn_env: POSTFORM_PG_DSN}}
 relay:
   hostname: relay.bench
   tls: {{cert: tls.crt, key: tls.key}}
+  delivery: {{backlog_slow: 0, backlog_max: 0}}  # submission alone: nothing delivers here
   proxy_from: [127.0.0.1]
   store: {{backend: {store}}}
 limits: {{messages_per_minute: 10000000, recipients_per_day: {per_day}}}

@@ -41,6 +41,8 @@ state: {path: state/state.json}
 relay:
   hostname: relay.bench
   tls: {cert: tls.crt, key: tls.key}
+  # Submission alone: nothing delivers here, so the queue's backpressure is off.
+  delivery: {backlog_slow: 0, backlog_max: 0}
 limits: {messages_per_minute: 10000000, recipients_per_day: 100000000}
 domains:
   ed.example: {dkim: [{selector: s1, algorithm: ed25519, activation: immediate}]}

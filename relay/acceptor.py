@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from relay import message as msg
 from relay import replies as R
+from relay.backlog import Backlog
 from relay.contract.addresses import domain_of
 from relay.contract.policy import Credential, RelayPolicy, SigningKey
 from relay.dkimsign import DkimSigner
@@ -37,6 +38,7 @@ class Submission:
     peer: str
     helo: str
     tls: str | None  # the TLS version, when the session is encrypted
+    body: str | None = None  # MAIL's BODY= (7BIT or 8BITMIME), passed on to the next hop
 
 
 class Signers:
@@ -67,8 +69,24 @@ class Acceptor:
     log: EventLog
     metrics: Metrics | None = None
     on_accept: Callable[[], None] = lambda: None
+    backlog: Backlog | None = None
+
+    async def _backpressure(self, policy: RelayPolicy, sub: Submission) -> str | None:
+        """Hold the reply while the queue is long; the 451 when it is full."""
+        if self.backlog is None:
+            return None
+        delay, full = self.backlog.pressure(policy.relay.delivery)
+        if full is not None:
+            self.log.emit("queue_full", peer=sub.peer, queued=full)
+            return R.S451_QUEUE_FULL.format(queued=full)
+        if delay:
+            await asyncio.sleep(delay)  # the client waits; delivery catches up
+        return None
 
     async def accept(self, policy: RelayPolicy, sub: Submission) -> str:
+        refused = await self._backpressure(policy, sub)
+        if refused is not None:
+            return refused
         now = time.time()
         queue_id = new_queue_id()
         hostname = policy.relay.hostname
@@ -102,6 +120,8 @@ class Acceptor:
             "peer": sub.peer,
             "dkim": key.selector if key else None,
         }
+        if sub.body is not None:
+            envelope["body"] = sub.body
         try:
             await self.spool.store(queue_id, envelope, received + message)
         except Exception as exc:

@@ -32,6 +32,7 @@ from relay.queuestate import (
     remove_message,
     save_state,
 )
+from relay.sessions import SessionCache
 from relay.spool import SpooledMessage, read_spool_file
 from relay.store.interfaces import SuppressionList
 from relay.verp import Verp, load_key
@@ -70,6 +71,7 @@ class DeliveryWorker:
         self._next_due: dict[str, float] = {}
         self._tasks: set[asyncio.Future[int]] = set()
         self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self.sessions = SessionCache()  # outbound sessions kept for the next message
         self._overall: asyncio.Semaphore | None = None
 
     def wake(self) -> None:
@@ -86,8 +88,10 @@ class DeliveryWorker:
             await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+            await self.sessions.sweep()
         if self._tasks:  # deliveries in progress finish (the caller bounds the wait)
             await asyncio.wait(set(self._tasks))
+        await self.sessions.sweep(everything=True)
 
     async def run_once(self, wait: bool = True) -> int:
         """Attempt every message with recipients due now; returns how many were started.
@@ -95,6 +99,7 @@ class DeliveryWorker:
         With wait=False (the serving loop) messages are left running as tasks, so one slow
         destination does not hold up the next pass; tests wait for them."""
         settings = self.policy().relay.delivery
+        self.sessions.per_key = settings.per_destination  # one kept per possible session
         if self._overall is None:
             self._overall = asyncio.Semaphore(settings.concurrency)
         ids = sorted(p.stem for p in self.queue_dir.glob("*.msg"))
@@ -104,8 +109,10 @@ class DeliveryWorker:
         for queue_id in due:
             self._busy.add(queue_id)  # claimed now, before its task runs
         tasks = [asyncio.ensure_future(self._message(q, settings)) for q in due]
-        if wait:
-            return sum(await asyncio.gather(*tasks))
+        if wait:  # one pass, then nothing left open
+            started = sum(await asyncio.gather(*tasks))
+            await self.sessions.sweep(everything=True)
+            return started
         for task in tasks:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -241,6 +248,8 @@ class DeliveryWorker:
             rcpts,
             spooled.message,
             timeout=settings.timeout,
+            cache=self.sessions,
+            body=spooled.envelope.get("body"),
         )
         if smarthost:
             transaction.tls = smarthost.tls

@@ -26,6 +26,7 @@ NOISY = frozenset(
         "auth_busy",
         "data_too_slow",
         "too_many_errors",
+        "queue_full",
     }
 )
 PER_PEER_BURST, PER_PEER_RATE = 50.0, 5.0  # lines, lines a second, per (event, address)

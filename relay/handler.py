@@ -50,6 +50,15 @@ def _limited(policy: RelayPolicy, verdict: Verdict, user: str) -> str:
     return R.S451_CANNOT_ACCOUNT
 
 
+def _body(options: list[str]) -> str | None:
+    """MAIL's BODY= parameter (RFC 6152), when the client gave one."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.upper() == "BODY" and value.upper() in ("7BIT", "8BITMIME"):
+            return value.upper()
+    return None
+
+
 def _credential(session: Session) -> Credential:
     """The credential the session logged in with (MAIL, RCPT and DATA come after AUTH:
     the server requires it)."""
@@ -247,5 +256,6 @@ class RelayHandler:
             peer=peer_of(session),
             helo=session.host_name or "",
             tls=ssl_object.version() if ssl_object is not None else None,
+            body=_body(envelope.mail_options),
         )
         return await self.acceptor.accept(policy, submission)

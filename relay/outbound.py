@@ -3,6 +3,11 @@
 STARTTLS is opportunistic by default (used when offered; a failed handshake falls back to
 a plain connection), `required` for a smarthost that must encrypt, or `none`.
 Certificates are not verified for opportunistic TLS, as RFC 7435 describes.
+
+With a SessionCache (sessions.py), a session that ended its transaction well is reset
+(RSET) and kept for the next message to the same address, as Postfix's connection
+cache does; a kept session found closed at MAIL is replaced by a new one (nothing was
+sent on it yet).
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import ssl
 from dataclasses import dataclass, field
 
 import aiosmtplib
+
+from relay.sessions import SessionCache, SessionKey
+from relay.sessions import quit_session as _quit
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class Transaction:
     password: str | None = field(default=None, repr=False)
     timeout: float = 60.0
     verify_host: str | None = None  # verify the certificate for this name (smarthost)
+    cache: SessionCache | None = None
+    body: str | None = None  # BODY=8BITMIME as the client declared it
 
     async def send(self, address: str, port: int) -> dict[str, Reply]:
         """Per-recipient replies; ConnectFailed when no usable session was had (try the next
@@ -93,6 +103,17 @@ class Transaction:
             return await self._send(address, port, use_tls=False)
 
     async def _send(self, address: str, port: int, use_tls: bool) -> dict[str, Reply]:
+        key = (address, port, use_tls, self.tls, self.username or "", self.verify_host or "")
+        kept = self.cache.take(key) if self.cache is not None else None
+        if kept is not None:
+            client, uses = kept
+            try:
+                replies = await self._transaction(client, kept=True)
+            except _Stale:
+                client.close()  # closed while it waited: a new session below
+            else:
+                await self._release(key, client, uses + 1, replies)
+                return replies
         client = aiosmtplib.SMTP(
             hostname=address,
             port=port,
@@ -104,19 +125,35 @@ class Transaction:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ConnectFailed(f"{address}:{port}: {exc}") from None
+        if self.cache is not None:
+            self.cache.opened += 1
         try:
             await self._prepare(client, address, use_tls)
-            return await self._transaction(client)
+            replies = await self._transaction(client)
         except (_TlsFailed, ConnectFailed):
+            await _quit(client)
             raise
         except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            await _quit(client)
             # timeouts, disconnects, EHLO or AUTH refusals: no usable session here
             raise ConnectFailed(f"{address}:{port}: {type(exc).__name__}: {exc}") from None
-        finally:
+        await self._release(key, client, 1, replies)
+        return replies
+
+    async def _release(
+        self, key: SessionKey, client: aiosmtplib.SMTP, uses: int, replies: dict[str, Reply]
+    ) -> None:
+        """Keep a session that ended well for the next message (after RSET), else QUIT."""
+        healthy = all(r.code != 421 for r in replies.values())
+        if self.cache is not None and healthy and self.cache.wants(key, uses):
             try:
-                await client.quit()
+                await client.rset()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+                return
+            self.cache.give(key, client, uses)
+            return
+        await _quit(client)
 
     async def _prepare(self, client: aiosmtplib.SMTP, address: str, use_tls: bool) -> None:
         await client.ehlo()
@@ -137,10 +174,19 @@ class Transaction:
                 )
             await client.login(self.username, self.password or "")
 
-    async def _transaction(self, client: aiosmtplib.SMTP) -> dict[str, Reply]:
+    async def _transaction(self, client: aiosmtplib.SMTP, kept: bool = False) -> dict[str, Reply]:
+        options = []
+        if self.body == "8BITMIME" and client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")  # RFC 6152: declared, and the next hop takes it
         try:
-            await client.mail(self.sender)
+            await client.mail(self.sender, options=options)
+        except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+            if kept:
+                raise _Stale(str(exc)) from None
+            raise
         except aiosmtplib.SMTPResponseException as exc:
+            if kept and exc.code == 421:
+                raise _Stale(exc.message) from None
             reply = Reply(exc.code, exc.message, "mail")
             return {r: reply for r in self.recipients}
         replies: dict[str, Reply] = {}
@@ -166,6 +212,10 @@ class Transaction:
 
 class _TlsFailed(Exception):
     pass
+
+
+class _Stale(Exception):
+    """A kept session that the server closed while it waited."""
 
 
 def _encodable(address: str) -> bool:

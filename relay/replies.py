@@ -33,6 +33,9 @@ S452_ONE_BOUNCE_ADDRESS = "452 4.5.3 One bounce address per message"
 S550_BOUNCE_NOT_OURS = "550 5.7.1 This report is not about a message sent from here"
 S250_BOUNCE_TAKEN = "250 2.0.0 Report received"
 S250_BOUNCE_KEPT = "250 2.0.0 Kept for inspection"
+S451_QUEUE_FULL = (
+    "451 4.3.2 The queue is full ({queued} messages waiting for delivery); try again later"
+)
 S451_LOCAL_ERROR = "451 4.3.0 Temporary failure storing the message; try again later"
 S451_CANNOT_ACCOUNT = (
     "451 4.3.0 The relay cannot account for this against its limits now; try again later"

@@ -13,8 +13,6 @@ import functools
 import signal
 import ssl
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from relay import enforced
@@ -22,6 +20,7 @@ from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
 from relay.auth import PasswordChecker
+from relay.backlog import Backlog
 from relay.bouncehandler import BounceHandler
 from relay.connections import ConnectionGate
 from relay.contract.hostport import Listener
@@ -32,30 +31,14 @@ from relay.handler import RelayHandler
 from relay.metrics import Metrics
 from relay.policyholder import PolicyHolder
 from relay.policysource import PolicySource
+from relay.relayoptions import RelayOptions
 from relay.smtp import RelaySMTP, quiet_aiosmtpd
 from relay.spool import Spool
-from relay.store.pgruntime import PgTarget
 from relay.stores import RelayStores
 from relay.tlsconfig import server_context
 from relay.verp import Verp
 
 BOUNCE_OVERHEAD = 64 * 1024  # a bounce is the original message and the report around it
-
-
-@dataclass(frozen=True)
-class RelayOptions:
-    data_dir: Path
-    tls_files: tuple[Path, Path] | None = None
-    listen: tuple[str, ...] = ()  # overrides the policy's relay.listen when given
-    worker: tuple[int, int] = (0, 1)  # (index, count) of worker processes
-    deliver: bool = True
-    nameserver: str | None = None
-    outbound_port: int = 25
-    metrics_address: str | None = None
-    metrics_dir: Path | None = None  # multiprocess metrics, with several workers
-    pg: PgTarget | None = None  # the state's database, for a shared store
-    grace: float = 30.0
-    reload_interval: float = 0.5
 
 
 class Relay:
@@ -97,28 +80,40 @@ class Relay:
                 bounce_key=bounce_key,
             )
         self.sessions: set[RelaySMTP] = set()
-        self.handler = RelayHandler(
-            self.holder,
-            Admission(
-                PasswordChecker(), self.stores.throttle, self.limits, self.stores.suppressions
-            ),
-            Acceptor(Signers(), self.spool, self.log, self.metrics, self._accepted),
-            self.log,
-            self.metrics,
-        )
+        self.handler, self.bounces = self._handlers(bounce_key)
         self.holder.on_change(self._policy_changed)
-        self.bounces = BounceHandler(
-            self.holder,
-            Verp(bounce_key),
-            self.stores.suppressions,
-            self.log,
-            options.data_dir,
-        )
         if self.metrics is not None:
             errors = self.metrics.policy_errors
             self.holder.on_error(lambda _: errors.inc())
         self._servers: list[asyncio.Server] = []
         self._stop = asyncio.Event()
+
+    def _handlers(self, bounce_key: bytes) -> tuple[RelayHandler, BounceHandler]:
+        """The submission listeners' handler and the MX listener's."""
+        handler = RelayHandler(
+            self.holder,
+            Admission(
+                PasswordChecker(), self.stores.throttle, self.limits, self.stores.suppressions
+            ),
+            Acceptor(
+                Signers(),
+                self.spool,
+                self.log,
+                self.metrics,
+                self._accepted,
+                Backlog(self.spool.queue),
+            ),
+            self.log,
+            self.metrics,
+        )
+        bounces = BounceHandler(
+            self.holder,
+            Verp(bounce_key),
+            self.stores.suppressions,
+            self.log,
+            self.options.data_dir,
+        )
+        return handler, bounces
 
     @property
     def policy(self) -> RelayPolicy:

@@ -19,6 +19,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     tls: bool
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -26,6 +27,19 @@ class Recorder:
     hard: set[str] = field(default_factory=set)
     soft: set[str] = field(default_factory=set)
     messages: list[Received] = field(default_factory=list)
+    sessions: int = 0  # EHLOs seen: one per SMTP session (a kept session says it once)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self,
@@ -54,6 +68,7 @@ class Recorder:
                 list(envelope.rcpt_tos),
                 envelope.original_content or b"",
                 session.ssl is not None,
+                list(envelope.mail_options),
             )
         )
         return "250 2.0.0 Delivered"

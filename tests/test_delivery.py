@@ -313,3 +313,57 @@ def test_starttls_is_used_when_offered_and_required_tls_defers_without_it(world)
     run(worker_for(world, Clock()))
     assert world["dests"]["mx1"].recorder.copies_for("b@example.org") == 0
     assert "STARTTLS required but not offered" in events(world, "deferred")[-1]["reply"]
+
+
+def test_sessions_are_kept_for_the_next_message_to_the_same_server(world) -> None:
+    """Postfix's connection cache: eight messages to one destination in one pass go over
+    at most per_destination (4) sessions, each reset between messages, none left open."""
+    relay, dest = world["relay"], world["dests"]["mx1"].recorder
+    for i in range(8):
+        submit(relay, f"r{i}@example.org", sender="alerts@rsa.example")  # no VERP here
+    worker = worker_for(world, Clock())
+    assert run(worker) == 8
+    assert len(dest.messages) == 8
+    assert 1 <= dest.sessions <= 4, dest.sessions
+    assert worker.sessions.opened == dest.sessions and worker.sessions.reused == 8 - dest.sessions
+    assert not worker.sessions._kept  # a one-shot pass leaves nothing open
+
+
+def test_a_kept_session_the_server_closed_is_replaced_without_losing_the_message(world) -> None:
+    relay, dests = world["relay"], world["dests"]
+    worker = worker_for(world, Clock())
+
+    async def one_pass() -> None:
+        await worker.run_once(wait=False)
+        await asyncio.gather(*list(worker._tasks))
+
+    async def scenario() -> None:
+        submit(relay, "first@example.org", sender="alerts@rsa.example")
+        await one_pass()
+        assert worker.sessions.opened == 1 and worker.sessions._kept  # kept for the next
+        dests["mx1"].stop()  # the server goes away and comes back: the kept session is dead
+        dests["mx1"] = Destination("127.0.0.10", world["port"]).start()
+        submit(relay, "second@example.org", sender="alerts@rsa.example")
+        await one_pass()
+        await worker.sessions.sweep(everything=True)
+
+    asyncio.run(scenario())
+    assert dests["mx1"].recorder.copies_for("second@example.org") == 1
+    assert worker.sessions.opened == 2  # the dead one was replaced, once
+    assert not events(world, "deferred")
+
+
+def test_an_8bit_body_declared_by_the_client_goes_on_with_body_8bitmime(world) -> None:
+    relay, dest = world["relay"], world["dests"]["mx1"].recorder
+    client = relay.smtp()
+    client.mail("alerts@rsa.example", ["BODY=8BITMIME"])
+    client.rcpt("eight@example.org")
+    body = "Grüße, café.\r\n"
+    assert client.data(message("alerts@rsa.example", body=body))[0] == 250
+    client.quit()
+    submit(relay, "seven@example.org", sender="alerts@rsa.example")
+    assert run(worker_for(world, Clock())) == 2
+    options = {m.rcpt_tos[0]: m.mail_options for m in dest.messages}
+    assert options == {"eight@example.org": ["BODY=8BITMIME"], "seven@example.org": []}
+    eight = next(m for m in dest.messages if m.rcpt_tos == ["eight@example.org"])
+    assert body.encode() in eight.data  # the 8-bit bytes, unchanged

@@ -30,7 +30,7 @@ from relay.events import EVENT_FILE, EventLog
 from relay.site import RelaySite
 
 if TYPE_CHECKING:  # imported when the command runs: aiosmtpd is slow to import
-    from relay.server import RelayOptions
+    from relay.relayoptions import RelayOptions
 
 
 def serve(
@@ -62,7 +62,7 @@ def serve(
     _check_addresses(listen or [], metrics)
     policy = serving_policy(site)
     folder = site.data_dir(policy.relay.data_dir, data_dir)
-    from relay.server import RelayOptions
+    from relay.relayoptions import RelayOptions
 
     options = RelayOptions(
         data_dir=folder,

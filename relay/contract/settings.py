@@ -56,6 +56,8 @@ class DeliverySettings:
     concurrency: int = 20
     per_destination: int = 4
     timeout: float = 60.0
+    backlog_slow: int = 10_000  # queued messages past which each 250 waits (0: never)
+    backlog_max: int = 100_000  # queued messages at which new mail gets 451 4.3.2 (0: never)
 
 
 @dataclass(frozen=True, slots=True)
