@@ -33,6 +33,7 @@ from relay.queuestate import (
     save_state,
 )
 from relay.sessions import SessionCache
+from relay.slowdown import SlowDown
 from relay.spool import SpooledMessage, read_spool_file
 from relay.store.interfaces import SuppressionList
 from relay.verp import Verp, load_key
@@ -72,6 +73,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Future[int]] = set()
         self._per_destination: dict[str, asyncio.Semaphore] = {}
         self.sessions = SessionCache()  # outbound sessions kept for the next message
+        self.slowdown = SlowDown(clock)  # destinations that answered 421 wait a while
         self._overall: asyncio.Semaphore | None = None
 
     def wake(self) -> None:
@@ -183,11 +185,7 @@ class DeliveryWorker:
             )
             assert self._overall is not None
             async with self._overall, semaphore:
-                try:
-                    replies, host = await self._attempt(spooled, dest, live, settings)
-                except Exception as exc:
-                    why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
-                    replies, host = _all(live, Reply(451, why, "local")), dest
+                replies, host = await self._paced_attempt(spooled, dest, live, settings)
             verp = self._return_path(spooled) is not None
             for rcpt in live:
                 self.outcomes.record(
@@ -195,6 +193,24 @@ class DeliveryWorker:
                 )
         if not state.done:  # a finished message is removed instead: one fsync saved
             save_state(self.queue_dir, spooled.queue_id, state)
+
+    async def _paced_attempt(
+        self, spooled: SpooledMessage, dest: str, rcpts: list[str], settings: DeliverySettings
+    ) -> tuple[dict[str, Reply], str]:
+        """An attempt, unless `dest` asked to slow down (421) and its pause runs."""
+        wait = self.slowdown.paused(dest)
+        if wait:
+            why = f"4.4.5 {dest} asked to slow down (421); paused {wait:.0f} s more"
+            return _all(rcpts, Reply(451, why, "local")), dest
+        try:
+            replies, host = await self._attempt(spooled, dest, rcpts, settings)
+        except Exception as exc:
+            why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
+            return _all(rcpts, Reply(451, why, "local")), dest
+        pause = self.slowdown.heard(dest, replies.values())
+        if pause:
+            self.log.emit("destination_paused", destination=dest, seconds=pause)
+        return replies, host
 
     def _suppressed(self, spooled: SpooledMessage, state: MessageState, rcpt: str) -> bool:
         address = normalize(rcpt)

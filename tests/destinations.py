@@ -26,6 +26,7 @@ class Received:
 class Recorder:
     hard: set[str] = field(default_factory=set)
     soft: set[str] = field(default_factory=set)
+    slow_down: set[str] = field(default_factory=set)  # 421 at RCPT: the server's way to say so
     messages: list[Received] = field(default_factory=list)
     sessions: int = 0  # EHLOs seen: one per SMTP session (a kept session says it once)
 
@@ -53,6 +54,8 @@ class Recorder:
             return "550 5.1.1 No such user here"
         if address in self.soft:
             return "451 4.2.1 Mailbox busy, try again later"
+        if address in self.slow_down:
+            return "421 4.7.0 Too many messages from you, slow down"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

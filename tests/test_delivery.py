@@ -367,3 +367,24 @@ def test_an_8bit_body_declared_by_the_client_goes_on_with_body_8bitmime(world) -
     assert options == {"eight@example.org": ["BODY=8BITMIME"], "seven@example.org": []}
     eight = next(m for m in dest.messages if m.rcpt_tos == ["eight@example.org"])
     assert body.encode() in eight.data  # the 8-bit bytes, unchanged
+
+
+def test_a_destination_that_says_slow_down_is_left_alone_for_a_while(world) -> None:
+    relay, dest = world["relay"], world["dests"]["mx1"].recorder
+    clock = Clock()
+    worker = worker_for(world, clock)
+    dest.slow_down.add("a@example.org")
+    submit(relay, "a@example.org", sender="alerts@rsa.example")
+    assert run(worker) == 1
+    (paused,) = events(world, "destination_paused")
+    assert paused["destination"] == "example.org" and paused["seconds"] == 30
+    dest.slow_down.clear()
+    submit(relay, "b@example.org", sender="alerts@rsa.example")
+    opened = dest.sessions
+    assert run(worker) == 1
+    assert dest.sessions == opened  # no session to a destination that asked for a pause
+    deferred = [e for e in events(world, "deferred") if e["recipient"] == "b@example.org"]
+    assert "asked to slow down" in deferred[0]["reply"]
+    clock.now += 100  # past the pause and both retries
+    assert run(worker) == 2
+    assert dest.copies_for("a@example.org") == 1 and dest.copies_for("b@example.org") == 1
