@@ -5,6 +5,12 @@ sink's receipt, and throughput.
 
     .venv/bin/python bench/delivery_e2e.py [--sessions 10] [--messages 100]
 
+Four runs, each with a fresh relay and sink: submission alone (`--no-delivery`: the
+relay's CPU per accepted message), end to end at saturation, and paced at 100 and 200
+msg/s. Each prints the submission rate of the same run, the delivered rate, latency
+p50/p95/p99, the SMTP sessions the sink saw per delivered message and the relay's CPU
+per message (from /proc; delivery's share is the end-to-end CPU less submission's).
+
 Every loop is bounded in count and time; only loopback is used.
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import ssl
 import statistics
@@ -19,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiosmtplib
@@ -67,17 +75,26 @@ users:
 
 
 async def session(
-    port: int, ctx: ssl.SSLContext, cred: dict[str, str], count: int, deadline: float
+    port: int,
+    ctx: ssl.SSLContext,
+    cred: dict[str, str],
+    count: int,
+    deadline: float,
+    every: float,
 ) -> int:
+    """`count` messages on one session, one every `every` seconds (0: as fast as it goes)."""
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
     await client.connect()
     await client.starttls(tls_context=ctx)
     await client.login(cred["username"], cred["password"])
     body = rt.body("app@ed.example")
     sent = 0
-    for _ in range(count):
+    start = time.monotonic()
+    for n in range(count):
         if time.monotonic() > deadline:
             break
+        if every:
+            await asyncio.sleep(max(0.0, start + n * every - time.monotonic()))
         data = f"X-Bench-Sent: {time.time()}\r\n".encode() + body
         errors, _ = await client.sendmail("app@ed.example", ["reader@dest.example"], data)
         sent += not errors
@@ -86,21 +103,34 @@ async def session(
 
 
 async def submit(
-    port: int, ctx: ssl.SSLContext, cred: dict[str, str], sessions: int, messages: int
+    port: int, ctx: ssl.SSLContext, cred: dict[str, str], sessions: int, messages: int, rate: float
 ) -> tuple[int, float]:
     deadline = time.monotonic() + RUN_LIMIT_S
+    every = sessions / rate if rate else 0.0
     started = time.perf_counter()
     counts = await asyncio.gather(
-        *(session(port, ctx, cred, messages, deadline) for _ in range(sessions))
+        *(session(port, ctx, cred, messages, deadline, every) for _ in range(sessions))
     )
     return sum(counts), time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=100, help="per session")
-    args = parser.parse_args()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    name: str
+    sent: int
+    seconds: float
+    rows: list[tuple[float, float]]
+    sessions: int
+    cpu: float
+
+
+def run(args: argparse.Namespace, name: str, rate: float, deliver: bool) -> Run:
     work = Path(tempfile.mkdtemp(prefix="postform-e2e-"))
     sink_port, relay_port = rt.free_port(), rt.free_port()
     cred, ctx = rt.make_project(work, CONFIG.format(sink_port=sink_port))
@@ -108,25 +138,21 @@ def main() -> None:
     sink = subprocess.Popen(
         [sys.executable, "-c", SINK, str(sink_port), str(received), str(opened)]
     )
+    command = [rt.POSTFORM, "relay", "serve", "--listen", f"127.0.0.1:{relay_port}/starttls"]
     relay = subprocess.Popen(
-        [rt.POSTFORM, "relay", "serve", "--listen", f"127.0.0.1:{relay_port}/starttls"],
-        cwd=work,
-        stderr=subprocess.DEVNULL,
+        command + ([] if deliver else ["--no-delivery"]), cwd=work, stderr=subprocess.DEVNULL
     )
     try:
         rt.wait_port(sink_port, sink)
         rt.wait_port(relay_port, relay)
-        sent, seconds = asyncio.run(submit(relay_port, ctx, cred, args.sessions, args.messages))
-        deadline = time.monotonic() + RUN_LIMIT_S
-        rows: list[tuple[float, float]] = []
-        while time.monotonic() < deadline:
-            lines = received.read_text().splitlines() if received.exists() else []
-            rows = [(float(a), float(b)) for a, b in (line.split() for line in lines)]
-            if len(rows) >= sent:
-                break
-            time.sleep(0.1)
+        cpu = cpu_seconds(relay.pid)
+        sent, seconds = asyncio.run(
+            submit(relay_port, ctx, cred, args.sessions, args.messages, rate)
+        )
+        rows = wait_delivered(received, sent if deliver else 0)
+        cpu = cpu_seconds(relay.pid) - cpu
         sessions = len(opened.read_text().splitlines()) if opened.exists() else 0
-        report(args, sent, seconds, rows, sessions)
+        return Run(name, sent, seconds, rows, sessions, cpu)
     finally:
         for proc in (relay, sink):
             proc.terminate()
@@ -134,13 +160,43 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(
-    args: argparse.Namespace,
-    sent: int,
-    seconds: float,
-    rows: list[tuple[float, float]],
-    sessions: int,
-) -> None:
+def wait_delivered(received: Path, expected: int) -> list[tuple[float, float]]:
+    deadline = time.monotonic() + RUN_LIMIT_S
+    rows: list[tuple[float, float]] = []
+    while expected and time.monotonic() < deadline:
+        lines = received.read_text().splitlines() if received.exists() else []
+        rows = [(float(a), float(b)) for a, b in (line.split() for line in lines)]
+        if len(rows) >= expected:
+            break
+        time.sleep(0.05)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=100, help="per session")
+    args = parser.parse_args()
+    print(
+        f"end to end: {args.sessions} sessions x {args.messages} messages (2 KB), STARTTLS + "
+        "AUTH PLAIN, ed25519 DKIM, fsync'ed spool, delivered to an aiosmtpd sink "
+        "(smarthost) on loopback\n"
+    )
+    alone = run(args, "submission alone (no delivery)", 0, deliver=False)
+    submit_cpu = alone.cpu / max(1, alone.sent)
+    print(
+        f"{alone.name}: {alone.sent / alone.seconds:.0f} msg/s accepted, relay CPU "
+        f"{submit_cpu * 1000:.2f} ms per message\n"
+    )
+    for name, rate in (("saturation", 0.0), ("paced 100 msg/s", 100.0), ("paced 200 msg/s", 200.0)):
+        report(run(args, name, rate, deliver=True), submit_cpu)
+
+
+def report(result: Run, submit_cpu: float) -> None:
+    rows = result.rows
+    if not rows:
+        print(f"{result.name}: nothing delivered")
+        return
     latencies = sorted(recv - sent_at for recv, sent_at in rows)
     first_sent = min(s for _, s in rows)
     last_recv = max(r for r, _ in rows)
@@ -148,24 +204,28 @@ def report(
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
+    accepted = result.sent / result.seconds
+    delivered = len(rows) / (last_recv - first_sent)
+    total_cpu = result.cpu / len(rows)
+    print(f"{result.name}:")
+    print(f"  submitted {result.sent} in {result.seconds:.2f} s = {accepted:.0f} msg/s accepted")
     print(
-        f"end to end: {args.sessions} sessions x {args.messages} messages (2 KB), STARTTLS + "
-        "AUTH PLAIN, ed25519 DKIM, fsync'ed spool, delivered to an aiosmtpd sink "
-        "(smarthost) on loopback\n"
+        f"  delivered {len(rows)} of {result.sent}; end to end {delivered:.0f} msg/s "
+        f"(first send to last receipt) = {delivered / accepted:.2f}x the submission rate"
     )
-    print(f"submitted {sent} in {seconds:.2f} s = {sent / seconds:.0f} msg/s accepted")
     print(
-        f"delivered {len(rows)} of {sent}; end to end {len(rows) / (last_recv - first_sent):.0f}"
-        " msg/s (first send to last receipt)"
-    )
-    print(
-        f"latency send -> sink: p50 {pct(0.50):.0f} ms, p95 {pct(0.95):.0f} ms, "
+        f"  latency send -> sink: p50 {pct(0.50):.0f} ms, p95 {pct(0.95):.0f} ms, "
         f"p99 {pct(0.99):.0f} ms, max {latencies[-1] * 1000:.0f} ms, "
         f"mean {statistics.mean(latencies) * 1000:.0f} ms"
     )
     print(
-        f"SMTP sessions the relay opened to the sink: {sessions} = "
-        f"{sessions / max(1, len(rows)):.3f} per delivered message"
+        f"  SMTP sessions the relay opened to the sink: {result.sessions} = "
+        f"{result.sessions / len(rows):.3f} per delivered message"
+    )
+    print(
+        f"  relay CPU {total_cpu * 1000:.2f} ms per message: submission {submit_cpu * 1000:.2f}"
+        f" + delivery {(total_cpu - submit_cpu) * 1000:.2f}"
+        f" ({(total_cpu - submit_cpu) / submit_cpu:.2f}x submission's)\n"
     )
 
 
