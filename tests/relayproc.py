@@ -184,6 +184,12 @@ class RelayProcess:
                 out.append(record)
         return out
 
+    def events_seen(self, name: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The `name` events once `count` of them have come through stderr (a reply can
+        reach the client before the line that logs it reaches the test)."""
+        self.wait_for(lambda: len(self.events(name)) >= count, timeout, what=f"{name} event")
+        return self.events(name)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:

@@ -80,7 +80,7 @@ def test_a_hard_bounce_suppresses_and_the_next_message_is_refused(world) -> None
     code, text = to_mx(world, return_path, dsn(return_path, "gone@example.org"))
     assert (code, text.decode()) == (250, R.S250_BOUNCE_TAKEN.split(" ", 1)[1])
     assert suppressed(world, "gone@example.org") == "HARDBOUNCE"
-    (event,) = world["relay"].events("bounce_received")
+    (event,) = world["relay"].events_seen("bounce_received")
     assert event["bounce"] == "hard" and event["status"] == "5.1.1" and event["added"]
     client = world["relay"].smtp()
     client.mail("noreply@example.com")
@@ -96,7 +96,7 @@ def test_four_soft_bounced_messages_suppress_and_a_repeat_counts_once(world) -> 
             report = dsn(path, "full@example.org", status="4.2.2", action="delayed")
             assert to_mx(world, path, report)[0] == 250
         assert suppressed(world, "full@example.org") == (None if n < 3 else "SOFTBOUNCE")
-    counts = [e["soft_count"] for e in world["relay"].events("bounce_received")]
+    counts = [e["soft_count"] for e in world["relay"].events_seen("bounce_received", 4)]
     assert counts == [1, 2, 3, 4]
 
 
@@ -104,7 +104,7 @@ def test_a_complaint_suppresses_as_complaint(world) -> None:
     path = delivered_senders(world, "angry@example.org")["angry@example.org"]
     assert to_mx(world, path, arf(path, "angry@example.org"))[0] == 250
     assert suppressed(world, "angry@example.org") == "COMPLAINT"
-    (event,) = world["relay"].events("complaint")
+    (event,) = world["relay"].events_seen("complaint")
     assert event["feedback_type"] == "abuse" and event["recipient"] == "angry@example.org"
 
 
@@ -128,7 +128,7 @@ def test_forged_foreign_and_ordinary_mail_is_refused(world) -> None:
 def test_a_report_that_cannot_be_read_is_kept_and_counted(world) -> None:
     path = delivered_senders(world, "x@example.org")["x@example.org"]
     assert to_mx(world, path, message(subject="out of office"))[0] == 250
-    (event,) = world["relay"].events("bounce_unreadable")
+    (event,) = world["relay"].events_seen("bounce_unreadable")
     kept = world["relay"].folder / "state" / "relay" / "bounces" / "unreadable" / event["file"]
     assert b"out of office" in kept.read_bytes()
     assert kept.stat().st_mode & 0o777 == 0o600
@@ -158,7 +158,7 @@ def test_a_real_postfix_bounce_suppresses_the_recipient(world, tmp_path: Path) -
         assert delivered["reply"].startswith("250")  # Postfix took it ...
         postfix.wait_log("status=bounced")  # ... then bounced it
         relay.wait_for(lambda: relay.events("bounce_received"), timeout=30, what="the DSN")
-        (event,) = relay.events("bounce_received")
+        (event,) = relay.events_seen("bounce_received")
         assert event["bounce"] == "hard" and event["status"].startswith("5.1.1")
         assert event["format"] == "dsn"
         assert suppressed(world, "ghost@remote.example.org") == "HARDBOUNCE"
