@@ -23,7 +23,7 @@ from relay.events import EventLog
 from relay.metrics import Metrics
 from relay.store.sqlite import EmbeddedStore
 from tests.conftest import require_tool
-from tests.destinations import Destination
+from tests.destinations import Destination, collect_stopped_servers
 from tests.knot import KNOTD, Knot, free_port
 from tests.relayproc import RelayProcess, message, queue_id_of
 from tests.states import read_policy, read_state
@@ -63,6 +63,7 @@ def start_world(tmp_path: Path, *relay_args: str) -> Iterator[dict[str, Any]]:
     for dest in dests.values():
         dest.stop()
     knot.stop()
+    collect_stopped_servers()
 
 
 @pytest.fixture
