@@ -18,13 +18,7 @@ DEADLINE_S = 60.0
 
 
 def session(port: int, user: str, password: str, source: str) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source, 0))
-    client.ehlo()
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    client.starttls(context=context)
-    client.ehlo()
+    client = tls_session(port, source)
     client.login(user, password)
     return client
 
