@@ -16,12 +16,12 @@ from reconciler.state.model import State
 from relay.contract.dkim import DkimStatus
 from relay.contract.policy import Credential, DomainPolicy, RelayPolicy, SigningKey
 from relay.contract.settings import (
-    DeliverySettings,
     Limits,
     RelaySettings,
     SessionSettings,
     Smarthost,
     TlsFiles,
+    delivery_settings,
 )
 from relay.contract.suppression import SuppressionReason, suppression_key
 
@@ -91,7 +91,7 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         tls=TlsFiles(tls["cert"], tls["key"]) if tls else None,
         data_dir=attrs.get("data_dir"),
         smarthost=Smarthost(**smarthost) if smarthost else None,
-        delivery=DeliverySettings(**(attrs.get("delivery") or {})),
+        delivery=delivery_settings(attrs.get("delivery") or {}),
         proxy_from=tuple(attrs.get("proxy_from") or ()),
         store=(attrs.get("store") or {}).get("backend", "embedded"),
         sessions=SessionSettings(**(attrs.get("sessions") or {})),

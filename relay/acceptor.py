@@ -68,7 +68,7 @@ class Acceptor:
     spool: Spool
     log: EventLog
     metrics: Metrics | None = None
-    on_accept: Callable[[], None] = lambda: None
+    on_accept: Callable[[str], None] = lambda _queue_id: None
     backlog: Backlog | None = None
 
     async def _backpressure(self, policy: RelayPolicy, sub: Submission) -> str | None:
@@ -128,7 +128,7 @@ class Acceptor:
             self.log.emit("spool_error", queue_id=queue_id, error=str(exc))
             return R.S451_LOCAL_ERROR
         count_message(self.metrics, policy.label_domains, sub.sender, "accepted")
-        self.on_accept()
+        self.on_accept(queue_id)
         self.log.emit(
             "accepted",
             queue_id=queue_id,

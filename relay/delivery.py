@@ -9,7 +9,6 @@ never delivers twice to a recipient that already got 250.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections import defaultdict
@@ -22,20 +21,19 @@ from relay.contract.settings import DeliverySettings
 from relay.contract.suppression import suppression_key
 from relay.events import EventLog
 from relay.metrics import Metrics
-from relay.mx import LookupFailed, MxResolver, Undeliverable
-from relay.outbound import ConnectFailed, Reply, Transaction
+from relay.mtasts import MtaSts
+from relay.mx import MxResolver
+from relay.outbound import Reply
 from relay.outcomes import Outcomes
-from relay.queuestate import (
-    BOUNCED,
-    MessageState,
-    load_state,
-    remove_message,
-    save_state,
-)
+from relay.pacer import WAIT_IN_PLACE, Pacer
+from relay.queueindex import QueueIndex, Removals
+from relay.queuestate import BOUNCED, MessageState, load_state, save_state
+from relay.router import Router, all_of
 from relay.sessions import SessionCache
 from relay.slowdown import SlowDown
 from relay.spool import SpooledMessage, read_spool_file
 from relay.store.interfaces import SuppressionList
+from relay.tlspolicy import TlsPolicies
 from relay.verp import Verp, load_key
 
 
@@ -53,30 +51,41 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         bounce_key: bytes | None = None,
+        https_port: int = 443,
+        rescan: float = 60.0,
     ) -> None:
+        """`port` and `https_port` are where destinations' SMTP and MTA-STS servers
+        listen (a test's servers on loopback); `rescan` is how often the queue folder is
+        looked at for messages another process put there (see QueueIndex)."""
         self.queue_dir = queue_dir
         self.policy = policy
-        self.port = port  # where destinations listen: 25, or a test's sinks on loopback
         self.suppressions = suppressions
         self.log = log
         self.metrics = metrics
         self.clock = clock
         self.rng = rng or random.Random()
-        self.mx = MxResolver(nameserver)
+        mx = MxResolver(nameserver)
+        self.sessions = SessionCache()  # outbound sessions kept for the next message
+        sts = MtaSts(mx, https_port, clock)
+        self.router = Router(policy, mx, self.sessions, TlsPolicies(sts, log, clock), port)
         # The fleet's bounce key (RelayStores.bounce_key), else the data folder's own.
         self.verp = Verp(bounce_key or load_key(queue_dir.parents[1]))
         self.outcomes = Outcomes(suppressions, log, metrics, clock, self.rng)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
         # When each known message is next due: a deferred backlog is not re-read every pass.
-        self._next_due: dict[str, float] = {}
+        self.index = QueueIndex(queue_dir, time.monotonic, rescan)
+        self.removals = Removals(queue_dir)
         self._tasks: set[asyncio.Future[int]] = set()
         self._per_destination: dict[str, asyncio.Semaphore] = {}
-        self.sessions = SessionCache()  # outbound sessions kept for the next message
         self.slowdown = SlowDown(clock)  # destinations that answered 421 wait a while
+        self.pacer = Pacer(clock)  # destinations with a rate get their turns
         self._overall: asyncio.Semaphore | None = None
 
-    def wake(self) -> None:
+    def wake(self, queue_id: str | None = None) -> None:
+        """Something to deliver: `queue_id`, just spooled by this process."""
+        if queue_id is not None:
+            self.index.add(queue_id)
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
@@ -93,6 +102,7 @@ class DeliveryWorker:
             await self.sessions.sweep()
         if self._tasks:  # deliveries in progress finish (the caller bounds the wait)
             await asyncio.wait(set(self._tasks))
+        await self.removals.drain()
         await self.sessions.sweep(everything=True)
 
     async def run_once(self, wait: bool = True) -> int:
@@ -104,15 +114,15 @@ class DeliveryWorker:
         self.sessions.per_key = settings.per_destination  # one kept per possible session
         if self._overall is None:
             self._overall = asyncio.Semaphore(settings.concurrency)
-        ids = sorted(p.stem for p in self.queue_dir.glob("*.msg"))
-        self._gauge(ids)
-        now = self.clock()
-        due = [q for q in ids if q not in self._busy and self._next_due.get(q, 0.0) <= now]
+        self.index.refresh(force=wait)
+        self._gauge()
+        due = self.index.due(self.clock(), self._busy)
         for queue_id in due:
             self._busy.add(queue_id)  # claimed now, before its task runs
         tasks = [asyncio.ensure_future(self._message(q, settings)) for q in due]
         if wait:  # one pass, then nothing left open
             started = sum(await asyncio.gather(*tasks))
+            await self.removals.drain()
             await self.sessions.sweep(everything=True)
             return started
         for task in tasks:
@@ -120,25 +130,17 @@ class DeliveryWorker:
             task.add_done_callback(self._tasks.discard)
         return len(tasks)
 
-    def _gauge(self, ids: list[str]) -> None:
-        if self.metrics is None:
-            return
-        self.metrics.queue_size.set(len(ids))
-        oldest = 0.0
-        if ids:
-            try:
-                received = read_spool_file(self.queue_dir / f"{ids[0]}.msg").envelope
-                oldest = max(0.0, self.clock() - received["received_at"])
-            except (OSError, ValueError, KeyError):
-                pass
-        self.metrics.oldest.set(oldest)
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_size.set(len(self.index))
+            self.metrics.oldest.set(self.index.oldest_age(time.time()))
 
     async def _message(self, queue_id: str, settings: DeliverySettings) -> int:
         try:
             return await self._deliver_message(queue_id, settings)
         except Exception as exc:
             self.log.emit("delivery_error", queue_id=queue_id, error=f"{type(exc).__name__}: {exc}")
-            self._next_due[queue_id] = self.clock() + settings.retry_base
+            self.index.set_due(queue_id, self.clock() + settings.retry_base)
             return 0
         finally:
             self._busy.discard(queue_id)
@@ -147,13 +149,13 @@ class DeliveryWorker:
         try:
             spooled = read_spool_file(self.queue_dir / f"{queue_id}.msg")
         except FileNotFoundError:
-            self._next_due.pop(queue_id, None)
+            self.index.discard(queue_id)
             return 0
         envelope = spooled.envelope
         state = load_state(self.queue_dir, queue_id) or MessageState.new(envelope["rcpt_tos"])
         due = state.due(self.clock())
         if not due:
-            self._next_due[queue_id] = state.next_due() or 0.0
+            self.index.set_due(queue_id, state.next_due() or 0.0)
             return 0
         groups: dict[str, list[str]] = defaultdict(list)
         smarthost = self.policy().relay.smarthost
@@ -163,11 +165,11 @@ class DeliveryWorker:
             *(self._group(spooled, state, dest, rcpts, settings) for dest, rcpts in groups.items())
         )
         if state.done:
-            remove_message(self.queue_dir, queue_id)
-            self._next_due.pop(queue_id, None)
+            self.index.discard(queue_id)
+            self.removals.add(queue_id)
             self.log.emit("completed", queue_id=queue_id)
         else:
-            self._next_due[queue_id] = state.next_due() or 0.0
+            self.index.set_due(queue_id, state.next_due() or 0.0)
         return 1
 
     async def _group(
@@ -179,9 +181,14 @@ class DeliveryWorker:
         settings: DeliverySettings,
     ) -> None:
         live = [r for r in rcpts if not self._suppressed(spooled, state, r)]
+        wait = self._turn(spooled, state, dest, live, settings) if live else None
+        if wait is None:
+            live = []  # back to the queue until the destination's turn (or nothing to do)
+        elif wait:
+            await asyncio.sleep(wait)
         if live:
             semaphore = self._per_destination.setdefault(
-                dest, asyncio.Semaphore(settings.per_destination)
+                dest, asyncio.Semaphore(settings.concurrency_for(dest))
             )
             assert self._overall is not None
             async with self._overall, semaphore:
@@ -194,6 +201,25 @@ class DeliveryWorker:
         if not state.done:  # a finished message is removed instead: one fsync saved
             save_state(self.queue_dir, spooled.queue_id, state)
 
+    def _turn(
+        self,
+        spooled: SpooledMessage,
+        state: MessageState,
+        dest: str,
+        live: list[str],
+        settings: DeliverySettings,
+    ) -> float | None:
+        """Seconds to wait for `dest`'s rate, or None when the message goes back to the
+        queue until its turn (without an attempt counted against its recipients)."""
+        rate = None if self.policy().relay.smarthost else settings.rule(dest).rate
+        copies = len(live) if self._return_path(spooled) is not None else 1
+        wait = self.pacer.turn(dest, rate, copies)
+        if wait <= WAIT_IN_PLACE:
+            return wait
+        for rcpt in live:
+            state.recipients[rcpt].next_attempt = self.clock() + wait
+        return None
+
     async def _paced_attempt(
         self, spooled: SpooledMessage, dest: str, rcpts: list[str], settings: DeliverySettings
     ) -> tuple[dict[str, Reply], str]:
@@ -201,12 +227,12 @@ class DeliveryWorker:
         wait = self.slowdown.paused(dest)
         if wait:
             why = f"4.4.5 {dest} asked to slow down (421); paused {wait:.0f} s more"
-            return _all(rcpts, Reply(451, why, "local")), dest
+            return all_of(rcpts, Reply(451, why, "local")), dest
         try:
             replies, host = await self._attempt(spooled, dest, rcpts, settings)
         except Exception as exc:
             why = f"4.3.0 delivery error: {type(exc).__name__}: {exc}"
-            return _all(rcpts, Reply(451, why, "local")), dest
+            return all_of(rcpts, Reply(451, why, "local")), dest
         pause = self.slowdown.heard(dest, replies.values())
         if pause:
             self.log.emit("destination_paused", destination=dest, seconds=pause)
@@ -231,14 +257,13 @@ class DeliveryWorker:
         VERP envelope sender (so its own transaction); else the application's sender."""
         return_path = self._return_path(spooled)
         if return_path is None:
-            return await self._attempt_as(
-                spooled.envelope["mail_from"], spooled, dest, rcpts, settings
-            )
+            sender = spooled.envelope["mail_from"]
+            return await self.router.send(sender, spooled, dest, rcpts, settings)
         replies: dict[str, Reply] = {}
         host = dest
         for rcpt in rcpts:
             sender = self.verp.address(spooled.queue_id, rcpt, return_path)
-            one, host = await self._attempt_as(sender, spooled, dest, [rcpt], settings)
+            one, host = await self.router.send(sender, spooled, dest, [rcpt], settings)
             replies.update(one)
         return replies, host
 
@@ -247,54 +272,3 @@ class DeliveryWorker:
         sender_domain = str(spooled.envelope.get("from", "")).rpartition("@")[2].lower()
         declared = self.policy().domains.get(sender_domain)
         return declared.return_path or None if declared is not None else None
-
-    async def _attempt_as(
-        self,
-        sender: str,
-        spooled: SpooledMessage,
-        dest: str,
-        rcpts: list[str],
-        settings: DeliverySettings,
-    ) -> tuple[dict[str, Reply], str]:
-        policy = self.policy()
-        smarthost = policy.relay.smarthost
-        transaction = Transaction(
-            policy.relay.hostname,
-            sender,
-            rcpts,
-            spooled.message,
-            timeout=settings.timeout,
-            cache=self.sessions,
-            body=spooled.envelope.get("body"),
-        )
-        if smarthost:
-            transaction.tls = smarthost.tls
-            transaction.username = smarthost.username
-            env = smarthost.password_env
-            transaction.password = os.environ.get(env, "") if env else None
-            if transaction.tls == "required" and transaction.username:
-                transaction.verify_host = smarthost.host  # a password only to the real host
-            targets = [(smarthost.host, [smarthost.host], smarthost.port)]
-        else:
-            try:
-                destinations = await self.mx.destinations(dest)
-            except Undeliverable as exc:
-                return _all(rcpts, Reply(550, f"5.1.2 {exc}", "dns")), dest
-            except LookupFailed as exc:
-                return _all(rcpts, Reply(451, f"4.4.3 {exc}", "dns")), dest
-            targets = [(d.host, list(d.addresses), self.port) for d in destinations]
-        errors = []
-        for host, addresses, port in targets:
-            for address in addresses:
-                try:
-                    return await transaction.send(address, port), host
-                except ConnectFailed as exc:
-                    errors.append(str(exc))
-        why = errors[-1] if errors else "no address for any MX host"
-        return _all(
-            rcpts, Reply(451, f"4.4.1 No reachable server for {dest}: {why}", "local")
-        ), dest
-
-
-def _all(rcpts: list[str], reply: Reply) -> dict[str, Reply]:
-    return {r: reply for r in rcpts}

@@ -4,8 +4,9 @@ STARTTLS is opportunistic by default (used when offered; a failed handshake fall
 a plain connection), `required` for a smarthost that must encrypt, or `none`.
 Certificates are not verified for opportunistic TLS, as RFC 7435 describes.
 
-With a SessionCache (sessions.py), a session that ended its transaction well is reset
-(RSET) and kept for the next message to the same address, as Postfix's connection
+With a SessionCache (sessions.py), a session that ended its transaction well is kept
+(after an RSET when the transaction stopped before a body) for the next message to the
+same address, as Postfix's connection
 cache does; a kept session found closed at MAIL is replaced by a new one (nothing was
 sent on it yet).
 """
@@ -16,10 +17,8 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 
-import aiosmtplib
-
 from relay.sessions import SessionCache, SessionKey
-from relay.sessions import quit_session as _quit
+from relay.smtpclient import ServerReply, SmtpClient, SmtpFailure
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,11 @@ class Transaction:
     async def _send_any(self, address: str, port: int) -> dict[str, Reply]:
         try:
             return await self._send(address, port, use_tls=self.tls != "none")
-        except _TlsFailed:
+        except _TlsFailed as exc:
             if self.tls == "required":
-                raise ConnectFailed(f"{address}:{port}: STARTTLS required but failed") from None
+                raise ConnectFailed(
+                    f"{address}:{port}: STARTTLS required but failed: {exc}"
+                ) from None
             return await self._send(address, port, use_tls=False)
 
     async def _send(self, address: str, port: int, use_tls: bool) -> dict[str, Reply]:
@@ -111,19 +112,17 @@ class Transaction:
                 replies = await self._transaction(client, kept=True)
             except _Stale:
                 client.close()  # closed while it waited: a new session below
+            except (SmtpFailure, OSError) as exc:
+                client.close()
+                raise ConnectFailed(f"{address}:{port}: {type(exc).__name__}: {exc}") from None
             else:
                 await self._release(key, client, uses + 1, replies)
                 return replies
-        client = aiosmtplib.SMTP(
-            hostname=address,
-            port=port,
-            local_hostname=self.helo,
-            start_tls=False,
-            timeout=self.timeout,
-        )
+        client = SmtpClient(address, port, self.helo, self.timeout)
         try:
             await client.connect()
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (SmtpFailure, OSError) as exc:
+            client.close()
             raise ConnectFailed(f"{address}:{port}: {exc}") from None
         if self.cache is not None:
             self.cache.opened += 1
@@ -131,38 +130,41 @@ class Transaction:
             await self._prepare(client, address, use_tls)
             replies = await self._transaction(client)
         except (_TlsFailed, ConnectFailed):
-            await _quit(client)
+            await client.quit()
             raise
-        except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
-            await _quit(client)
+        except (SmtpFailure, OSError) as exc:
+            await client.quit()
             # timeouts, disconnects, EHLO or AUTH refusals: no usable session here
             raise ConnectFailed(f"{address}:{port}: {type(exc).__name__}: {exc}") from None
         await self._release(key, client, 1, replies)
         return replies
 
     async def _release(
-        self, key: SessionKey, client: aiosmtplib.SMTP, uses: int, replies: dict[str, Reply]
+        self, key: SessionKey, client: SmtpClient, uses: int, replies: dict[str, Reply]
     ) -> None:
-        """Keep a session that ended well for the next message (after RSET), else QUIT."""
+        """Keep a session that ended well for the next message (after RSET when its
+        transaction did not end with a body), else QUIT."""
         healthy = all(r.code != 421 for r in replies.values())
         if self.cache is not None and healthy and self.cache.wants(key, uses):
             try:
-                await client.rset()
-            except (aiosmtplib.SMTPException, OSError):
+                if client.in_transaction:
+                    await client.command("RSET")
+            except (SmtpFailure, OSError):
                 client.close()
                 return
-            self.cache.give(key, client, uses)
-            return
-        await _quit(client)
+            if not client.in_transaction:
+                self.cache.give(key, client, uses)
+                return
+        await client.quit()
 
-    async def _prepare(self, client: aiosmtplib.SMTP, address: str, use_tls: bool) -> None:
+    async def _prepare(self, client: SmtpClient, address: str, use_tls: bool) -> None:
         await client.ehlo()
         encrypted = False
-        if use_tls and client.supports_extension("starttls"):
+        if use_tls and client.supports("starttls"):
             context = ssl.create_default_context() if self.verify_host else _insecure()
             try:
-                await client.starttls(tls_context=context, server_hostname=self.verify_host)
-            except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+                await client.starttls(context, self.verify_host)
+            except (SmtpFailure, OSError) as exc:  # ssl.SSLError is an OSError
                 raise _TlsFailed(str(exc)) from None
             encrypted = True
         elif self.tls == "required":
@@ -174,40 +176,60 @@ class Transaction:
                 )
             await client.login(self.username, self.password or "")
 
-    async def _transaction(self, client: aiosmtplib.SMTP, kept: bool = False) -> dict[str, Reply]:
-        options = []
-        if self.body == "8BITMIME" and client.supports_extension("8bitmime"):
-            options.append("BODY=8BITMIME")  # RFC 6152: declared, and the next hop takes it
+    async def _transaction(self, client: SmtpClient, kept: bool = False) -> dict[str, Reply]:
+        """MAIL, the RCPTs and DATA: in one write when the server offers PIPELINING."""
+        mail = f"MAIL FROM:<{self.sender}>"
+        if self.body == "8BITMIME" and client.supports("8bitmime"):
+            mail += " BODY=8BITMIME"  # RFC 6152: declared, and the next hop takes it
+        commands = [mail, *(f"RCPT TO:<{r}>" for r in self.recipients), "DATA"]
         try:
-            await client.mail(self.sender, options=options)
-        except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
-            if kept:
+            if client.supports("pipelining"):
+                answers = await client.pipeline(commands)
+            else:
+                answers = await _one_by_one(client, commands)
+        except (SmtpFailure, OSError) as exc:
+            if kept:  # nothing was accepted on a kept session the server had closed
                 raise _Stale(str(exc)) from None
             raise
-        except aiosmtplib.SMTPResponseException as exc:
-            if kept and exc.code == 421:
-                raise _Stale(exc.message) from None
-            reply = Reply(exc.code, exc.message, "mail")
-            return {r: reply for r in self.recipients}
+        mail_reply, *rcpt_replies, data_reply = answers + [None] * (len(commands) - len(answers))
+        assert mail_reply is not None
+        if kept and mail_reply.code == 421:
+            raise _Stale(mail_reply.text)
         replies: dict[str, Reply] = {}
         accepted = []
-        for rcpt in self.recipients:
-            try:
-                response = await client.rcpt(rcpt)
-                accepted.append(rcpt)
-                replies[rcpt] = Reply(response.code, response.message)
-            except aiosmtplib.SMTPResponseException as exc:
-                replies[rcpt] = Reply(exc.code, exc.message, "rcpt")
+        for rcpt, answer in zip(self.recipients, rcpt_replies, strict=True):
+            if mail_reply.code != 250:
+                replies[rcpt] = Reply(mail_reply.code, mail_reply.text, "mail")
+            elif answer is not None:
+                replies[rcpt] = Reply(answer.code, answer.text, "rcpt")
+                if answer.ok:
+                    accepted.append(rcpt)
+        if data_reply is not None and data_reply.code == 354 and not accepted:
+            await client.body(b"")  # RFC 2920: a server that said 354 anyway gets an empty one
         if not accepted:
             return replies
-        try:
-            response = await client.data(self.message)
-            final = Reply(response.code, response.message, "data")
-        except aiosmtplib.SMTPResponseException as exc:
-            final = Reply(exc.code, exc.message, "data")
+        if data_reply is None or data_reply.code != 354:
+            code, text = (data_reply.code, data_reply.text) if data_reply else (451, "no DATA")
+            final = Reply(code, text, "data")
+        else:
+            answer = await client.body(self.message)
+            final = Reply(answer.code, answer.text, "data")
         for rcpt in accepted:
             replies[rcpt] = final
         return replies
+
+
+async def _one_by_one(client: SmtpClient, commands: list[str]) -> list[ServerReply]:
+    """Without PIPELINING: each command waits for its reply; after a refused MAIL, or
+    when no recipient was accepted, the rest is not sent."""
+    answers = [await client.command(commands[0])]
+    if answers[0].code != 250:
+        return answers
+    for command in commands[1:-1]:
+        answers.append(await client.command(command))
+    if any(a.ok for a in answers[1:]):
+        answers.append(await client.command(commands[-1]))
+    return answers
 
 
 class _TlsFailed(Exception):

@@ -19,6 +19,7 @@ class RelayOptions:
     deliver: bool = True
     nameserver: str | None = None
     outbound_port: int = 25
+    mta_sts_port: int = 443
     metrics_address: str | None = None
     metrics_dir: Path | None = None  # multiprocess metrics, with several workers
     pg: PgTarget | None = None  # the state's database, for a shared store

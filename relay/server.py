@@ -78,6 +78,9 @@ class Relay:
                 nameserver=options.nameserver,
                 port=options.outbound_port,
                 bounce_key=bounce_key,
+                https_port=options.mta_sts_port,
+                # The other workers spool into the same folder without telling this one.
+                rescan=1.0 if count > 1 else 60.0,
             )
         self.sessions: set[RelaySMTP] = set()
         self.handler, self.bounces = self._handlers(bounce_key)
@@ -126,9 +129,9 @@ class Relay:
             return Metrics(self.options.metrics_dir)  # every worker counts, worker 0 serves
         return Metrics() if self.options.worker[0] == 0 else None
 
-    def _accepted(self) -> None:
+    def _accepted(self, queue_id: str) -> None:
         if self.delivery is not None:
-            self.delivery.wake()
+            self.delivery.wake(queue_id)
 
     def _policy_changed(self, old: RelayPolicy, new: RelayPolicy) -> None:
         if new.limits.messages_per_minute != old.limits.messages_per_minute:

@@ -6,19 +6,18 @@ message to the same place, for up to `idle` seconds and `max_uses` transactions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import aiosmtplib
+from relay.smtpclient import SmtpClient
 
 SessionKey = tuple[str, int, bool, str, str, str]
 
 
 @dataclass
 class _Kept:
-    client: aiosmtplib.SMTP
+    client: SmtpClient
     since: float
     uses: int
 
@@ -33,7 +32,7 @@ class SessionCache:
     reused: int = 0  # transactions on a kept session
     _kept: dict[SessionKey, list[_Kept]] = field(default_factory=dict)
 
-    def take(self, key: SessionKey) -> tuple[aiosmtplib.SMTP, int] | None:
+    def take(self, key: SessionKey) -> tuple[SmtpClient, int] | None:
         """A kept session for `key` and how many transactions it has had, or None."""
         kept = self._kept.get(key)
         now = self.clock()
@@ -48,13 +47,13 @@ class SessionCache:
     def wants(self, key: SessionKey, uses: int) -> bool:
         return uses < self.max_uses and len(self._kept.get(key, ())) < self.per_key
 
-    def give(self, key: SessionKey, client: aiosmtplib.SMTP, uses: int) -> None:
+    def give(self, key: SessionKey, client: SmtpClient, uses: int) -> None:
         self._kept.setdefault(key, []).append(_Kept(client, self.clock(), uses))
 
     async def sweep(self, everything: bool = False) -> None:
         """QUIT the sessions idle for longer than `idle` (all of them with `everything`)."""
         now = self.clock()
-        stale: list[aiosmtplib.SMTP] = []
+        stale: list[SmtpClient] = []
         for key in list(self._kept):
             keep = [e for e in self._kept[key] if not everything and now - e.since <= self.idle]
             stale += [e.client for e in self._kept[key] if e not in keep]
@@ -63,12 +62,4 @@ class SessionCache:
             else:
                 del self._kept[key]
         if stale:
-            await asyncio.gather(*(quit_session(c) for c in stale))
-
-
-async def quit_session(client: aiosmtplib.SMTP) -> None:
-    try:
-        await asyncio.wait_for(client.quit(), 5)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        with contextlib.suppress(Exception):
-            client.close()
+            await asyncio.gather(*(c.quit() for c in stale))

@@ -32,6 +32,7 @@ class Recorder:
     slow_down: set[str] = field(default_factory=set)  # 421 at RCPT: the server's way to say so
     messages: list[Received] = field(default_factory=list)
     sessions: int = 0  # EHLOs seen: one per SMTP session (a kept session says it once)
+    pipelining: bool = False  # offer PIPELINING (aiosmtpd reads pipelined commands in order)
 
     async def handle_EHLO(
         self,
@@ -43,6 +44,8 @@ class Recorder:
     ) -> list[str]:
         self.sessions += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_RCPT(

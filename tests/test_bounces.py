@@ -152,7 +152,7 @@ def test_a_real_postfix_bounce_suppresses_the_recipient(world, tmp_path: Path) -
         relay = world["relay"]
         submit(relay, "ghost@remote.example.org")
         worker = worker_for(world, Clock())
-        worker.port = postfix.port
+        worker.router.port = postfix.port
         assert run(worker) == 1
         (delivered,) = [e for e in relay_events(relay) if e["event"] == "delivered"]
         assert delivered["reply"].startswith("250")  # Postfix took it ...

@@ -85,6 +85,7 @@ def worker_for(world: dict, clock: Clock, metrics: Metrics | None = None) -> Del
         port=world["port"],
         clock=clock,
         rng=random.Random(7),
+        rescan=0.0,  # the relay process spools; this worker learns of it from the folder
     )
 
 

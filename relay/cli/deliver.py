@@ -14,6 +14,7 @@ from relay.cli.options import (
     ConfigOpt,
     DataDirOpt,
     MetricsOpt,
+    MtaStsPortOpt,
     MxNameserverOpt,
     OutboundPortOpt,
     site_for,
@@ -23,7 +24,7 @@ from relay.datalock import data_lock
 from relay.events import EVENT_FILE, EventLog
 from relay.policyholder import PolicyHolder
 
-if TYPE_CHECKING:  # imported when the command runs: aiosmtplib and dnspython are slow
+if TYPE_CHECKING:  # imported when the command runs: dnspython is slow
     from relay.delivery import DeliveryWorker
     from relay.stores import RelayStores
 
@@ -45,6 +46,7 @@ def deliver(
         ),
     ] = False,
     outbound_port: OutboundPortOpt = 25,
+    mta_sts_port: MtaStsPortOpt = 443,
 ) -> ExitStatus:
     """Run only the delivery worker (for operators who split the roles)."""
     from relay.delivery import DeliveryWorker
@@ -71,6 +73,8 @@ def deliver(
         nameserver=nameserver,
         port=outbound_port,
         bounce_key=stores.bounce_key(),
+        https_port=mta_sts_port,
+        rescan=1.0,  # the relays serving beside it spool into the folder it delivers from
     )
     (folder / "spool" / "queue").mkdir(parents=True, exist_ok=True)
     if once and until_empty:

@@ -33,6 +33,15 @@ OutboundPortOpt = Annotated[
         max=65535,
     ),
 ]
+MtaStsPortOpt = Annotated[
+    int,
+    typer.Option(
+        "--mta-sts-port",
+        help="The HTTPS port destinations serve MTA-STS policies on (443; another only for tests).",
+        min=1,
+        max=65535,
+    ),
+]
 
 SiteResolver = Callable[[Path], RelaySite]
 

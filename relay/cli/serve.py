@@ -17,6 +17,7 @@ from relay.cli.options import (
     ConfigOpt,
     DataDirOpt,
     MetricsOpt,
+    MtaStsPortOpt,
     MxNameserverOpt,
     OutboundPortOpt,
     serving_policy,
@@ -56,6 +57,7 @@ def serve(
     nameserver: MxNameserverOpt = None,
     metrics: MetricsOpt = None,
     outbound_port: OutboundPortOpt = 25,
+    mta_sts_port: MtaStsPortOpt = 443,
 ) -> ExitStatus:
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     site = site_for(ctx, config)
@@ -71,6 +73,7 @@ def serve(
         deliver=delivery,
         nameserver=nameserver,
         outbound_port=outbound_port,
+        mta_sts_port=mta_sts_port,
         metrics_address=metrics,
         # With several workers, each counts into a shared folder and the scrape sums them.
         metrics_dir=folder / "metrics" if metrics and workers > 1 else None,

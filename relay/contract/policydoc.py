@@ -21,12 +21,12 @@ from relay.contract.policy import (
 )
 from relay.contract.sealing import Sealer, SealingError, credential_context, dkim_context
 from relay.contract.settings import (
-    DeliverySettings,
     Limits,
     RelaySettings,
     SessionSettings,
     Smarthost,
     TlsFiles,
+    delivery_settings,
 )
 from relay.contract.suppression import SuppressionReason
 
@@ -204,7 +204,7 @@ def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
         tls=None if tls is None else TlsFiles(**tls),
         data_dir=relay["data_dir"],
         smarthost=None if smarthost is None else Smarthost(**smarthost),
-        delivery=DeliverySettings(**relay["delivery"]),
+        delivery=delivery_settings(_typed(relay["delivery"], dict, "relay.delivery")),
         proxy_from=tuple(_typed(relay.get("proxy_from", []), list, "relay.proxy_from")),
         store=_typed(relay.get("store", "embedded"), str, "relay.store"),
         sessions=SessionSettings(**_typed(relay.get("sessions", {}), dict, "relay.sessions")),

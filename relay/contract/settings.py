@@ -4,7 +4,9 @@ place both planes take a default from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 MIB = 1024 * 1024
 UNSIGNED_SIZE_LIMIT = 2 * MIB  # the largest message unless every sending domain has SPF+DKIM
@@ -48,6 +50,22 @@ class Smarthost:
     password_env: str | None = None  # the variable holding the password, never the password
 
 
+TLS_MODES = ("verify", "required", "opportunistic", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule:
+    """What one destination domain gets instead of the defaults (Postfix's per-destination
+    limits and smtp_tls_policy_maps): each None keeps the default."""
+
+    concurrency: int | None = None  # sessions at once to it (default: per_destination)
+    rate: int | None = None  # messages per minute to it (default: as fast as it takes)
+    # verify: STARTTLS with a certificate valid for the MX host name; required: STARTTLS,
+    # any certificate; opportunistic: STARTTLS when offered; none: never. Default: the
+    # domain's MTA-STS policy when it publishes one, else opportunistic.
+    tls: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
     max_age: float = 3 * 86_400
@@ -58,6 +76,38 @@ class DeliverySettings:
     timeout: float = 60.0
     backlog_slow: int = 10_000  # queued messages past which each 250 waits (0: never)
     backlog_max: int = 100_000  # queued messages at which new mail gets 451 4.3.2 (0: never)
+    # Per recipient domain ("example.com"; ".example.com" for its subdomains).
+    destinations: dict[str, DestinationRule] = field(default_factory=dict)
+    mta_sts: bool = True  # honour the MTA-STS policies destinations publish (RFC 8461)
+
+    def rule(self, domain: str) -> DestinationRule:
+        """The rule for a recipient domain: its own, else its nearest parent's ".parent"
+        one, else the defaults."""
+        domain = domain.lower().rstrip(".")
+        found = self.destinations.get(domain)
+        if found is not None:
+            return found
+        labels = domain.split(".")
+        for start in range(1, len(labels)):
+            found = self.destinations.get("." + ".".join(labels[start:]))
+            if found is not None:
+                return found
+        return NO_RULE
+
+    def concurrency_for(self, domain: str) -> int:
+        return self.rule(domain).concurrency or self.per_destination
+
+
+NO_RULE = DestinationRule()
+
+
+def delivery_settings(values: Mapping[str, Any]) -> DeliverySettings:
+    """DeliverySettings from the YAML's or the policy document's mapping."""
+    rules = values.get("destinations") or {}
+    return DeliverySettings(
+        **{k: v for k, v in values.items() if k != "destinations"},
+        destinations={name.lower(): DestinationRule(**rule) for name, rule in rules.items()},
+    )
 
 
 @dataclass(frozen=True, slots=True)
