@@ -114,7 +114,7 @@ class DeliveryWorker:
         self.sessions.per_key = settings.per_destination  # one kept per possible session
         if self._overall is None:
             self._overall = asyncio.Semaphore(settings.concurrency)
-        self.index.refresh(force=wait)
+        self.index.refresh(force=wait, leaving=self.removals.leaving)
         self._gauge()
         due = self.index.due(self.clock(), self._busy)
         for queue_id in due:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 from relay.durable import fsync_dir
@@ -43,9 +43,10 @@ class QueueIndex:
     def discard(self, queue_id: str) -> None:
         self._due.pop(queue_id, None)
 
-    def refresh(self, force: bool = False) -> None:
+    def refresh(self, force: bool = False, leaving: Collection[str] = ()) -> None:
         """Scan the folder when `rescan` seconds have passed since the last scan (or
-        `force`): new files are due now, vanished ones are forgotten."""
+        `force`): new files are due now, vanished ones are forgotten. `leaving` are
+        finished messages whose files are still being removed: not new, never due."""
         now = self.clock()
         if not force and now - self._scanned_at < self.rescan:
             return
@@ -57,7 +58,7 @@ class QueueIndex:
             present = set()
         for gone in self._due.keys() - present:
             del self._due[gone]
-        for queue_id in present:
+        for queue_id in present.difference(leaving):
             self._due.setdefault(queue_id, 0.0)
 
     def due(self, now: float, busy: set[str]) -> list[str]:
@@ -82,10 +83,12 @@ class Removals:
 
     def __init__(self, queue_dir: Path) -> None:
         self.queue_dir = queue_dir
+        self.leaving: set[str] = set()  # asked for and not yet removed
         self._pending: list[str] = []
         self._flushing: asyncio.Task[None] | None = None
 
     def add(self, queue_id: str) -> None:
+        self.leaving.add(queue_id)
         self._pending.append(queue_id)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
@@ -108,6 +111,7 @@ class Removals:
                 # restart finds them finished in their progress files at worst.
                 self._pending[:0] = batch
                 return
+            self.leaving.difference_update(batch)
 
 
 def remove_messages(queue_dir: Path, queue_ids: Iterable[str]) -> None:

@@ -76,11 +76,19 @@ def test_removals_unlink_each_message_and_sync_the_folder_once_per_batch(
     keep = new_queue_id()
     _spool(tmp_path, keep)
 
+    index = QueueIndex(tmp_path, Clock(), rescan=0.0)
+
     async def scenario() -> None:
         removals = Removals(tmp_path)
         for queue_id in ids:
+            index.add(queue_id)
+            index.discard(queue_id)  # finished
             removals.add(queue_id)
+        # A rescan while the files are still there must not bring them back as due.
+        index.refresh(force=True, leaving=removals.leaving)
+        assert index.due(2000.0, set()) == [keep]
         await removals.drain()
+        assert not removals.leaving
 
     asyncio.run(scenario())
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{keep}.msg", f"{keep}.state"]

@@ -118,6 +118,7 @@ async def _until_empty(worker: DeliveryWorker, stop: asyncio.Event) -> None:
     """Stop the worker once nothing is left in the queue (a retired host's last job)."""
     while True:
         await asyncio.sleep(0.5)
+        await worker.removals.drain()  # finished messages are removed in batches
         if not any(worker.queue_dir.glob("*.msg")):
             stop.set()
             return
