@@ -17,6 +17,11 @@ order rotates each repetition) and the median of the repetitions is kept:
 
 The target is a plan at most 3x the bare parse at 100k senders.
 
+Then, as commands on the applied project, one approved sender is added and removed again
+``--repeat`` times: ``postform plan`` and ``postform apply --auto-approve`` of each change
+are timed (the median of each), the apply-of-one-change line (target: apply at most
+1.3x its plan at 1,000 domains).
+
 Run from the repository root:
 
     .venv/bin/python bench/plan_scale.py [--sizes 1000,10000,100000] [--repeat 3]
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +51,8 @@ DOMAINS = 1_000
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 TARGET_SIZE = 100_000
 TARGET_RATIO = 3.0
+APPLY_TARGET = 1.3
+POSTFORM = str(Path(sys.executable).parent / "postform")
 STATE_REL = ".postform/state.json"
 
 
@@ -172,6 +180,39 @@ def measure(size: int, repeat: int, root: Path) -> Row:
     return Row(size, med["parse"], med["empty"], med["noop"], resources)
 
 
+def command_seconds(folder: Path, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([POSTFORM, *args], cwd=folder, check=True, capture_output=True, timeout=600)
+    return time.perf_counter() - started
+
+
+def measure_apply(size: int, repeat: int, root: Path) -> tuple[float, float]:
+    """Median seconds of `postform plan` and of `postform apply --auto-approve` for a
+    one-sender change (added, then removed again), on the applied project of `size`."""
+    folder = root / f"n{size}-applied"
+    config = folder / "postform.yaml"
+    base = config.read_text()
+    added = base.replace("senders:\n", f"senders:\n  - added@{domain_name(0)}\n", 1)
+    plans, applies = [], []
+    for _ in range(repeat):
+        for text in (added, base):
+            config.write_text(text)
+            plans.append(command_seconds(folder, "plan"))
+            applies.append(command_seconds(folder, "apply", "--auto-approve"))
+    return statistics.median(plans), statistics.median(applies)
+
+
+def print_applies(applies: dict[int, tuple[float, float]]) -> None:
+    print(f"apply of a one-sender change, as commands ({DOMAINS:,} domains):")
+    for size, (plan, apply) in sorted(applies.items()):
+        verdict = "MET" if apply / plan <= APPLY_TARGET else "NOT MET"
+        print(
+            f"  N={size:>7,}: plan {plan * 1e3:7.0f} ms, apply {apply * 1e3:7.0f} ms = "
+            f"{apply / plan:.2f}x its plan (target <= {APPLY_TARGET:g}x) -> {verdict}"
+        )
+    print()
+
+
 def print_table(rows: list[Row], repeat: int) -> None:
     """The table; `us/sender` is time / N, `marginal` is the slope from the
     previous size, (t(N) - t(N_prev)) / (N - N_prev), which is flat when the
@@ -268,10 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         warm.mkdir()
         (warm / "postform.yaml").write_text(config_text(10, domains=2), encoding="utf-8")
         plan_once(warm / "postform.yaml")
+        applies = {}
         for size in sorted(args.sizes):
             rows.append(measure(size, args.repeat, root))
+            applies[size] = measure_apply(size, args.repeat, root)
     print(f"  total {time.perf_counter() - started:.1f}s", file=sys.stderr)
     print_table(rows, args.repeat)
+    print_applies(applies)
     print_verdict(rows)
     return 0
 

@@ -75,7 +75,7 @@ def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
     dns = data.get("dns") or {}
     return Config(
         file=path,
-        state=_state(path, data.get("state") or {}),
+        state=state_settings(path, data.get("state") or {}),
         dns_dir=_beside(path, dns.get("output_dir", DEFAULT_DNS_DIR)),
         dns_ttl=dns.get("ttl", DEFAULT_TTL),
         relay=_relay(data.get("relay")),
@@ -94,7 +94,7 @@ def _beside(config: Path, value: str) -> Path:
     return target if target.is_absolute() else config.resolve().parent / target
 
 
-def _state(config: Path, state: dict[str, Any]) -> StateSettings:
+def state_settings(config: Path, state: dict[str, Any]) -> StateSettings:
     backend = state.get("backend", "local")
     state_file = _beside(config, state.get("path", DEFAULT_STATE))
     encryption = state.get("encryption")

@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from relay.contract.passwords import DUMMY_HASH, verify_password
@@ -51,10 +53,16 @@ def logged_username(policy: RelayPolicy, username: str) -> str | None:
 @dataclass
 class PasswordChecker:
     """Verifies passwords with scrypt in a thread; remembers successes for `ttl` seconds,
-    keyed by username and an HMAC of the password under a per-process secret."""
+    keyed by username and an HMAC of the password under a per-process secret.
+
+    At most `parallel` checks run at once (one per core by default), the rest queue: each
+    scrypt check holds 16 MiB (n=2^14, r=8), so a burst of first logins no longer costs
+    16 MiB per session, and a check never runs slower than alone for want of a core."""
 
     ttl: float = 300.0
     clock: Clock = time.monotonic
+    parallel: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    _pool: ThreadPoolExecutor | None = None
     _secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     _cache: dict[tuple[str, bytes], tuple[str, float]] = field(default_factory=dict)
 
@@ -66,8 +74,10 @@ class PasswordChecker:
         if cred is not None and hit and hit[0] == cred.password_hash and hit[1] > self.clock():
             return cred
         encoded = cred.password_hash if cred else DUMMY_HASH
+        if self._pool is None:  # made on first use: never before --workers forks
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="password")
         loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(None, verify_password, password, encoded)
+        ok = await loop.run_in_executor(self._pool, verify_password, password, encoded)
         if not ok or cred is None:
             return None
         if len(self._cache) > 10_000:

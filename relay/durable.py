@@ -24,9 +24,10 @@ def fsync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, payload: bytes, mode: int = 0o600) -> None:
+def atomic_write(path: Path, payload: bytes, mode: int = 0o600, sync_dir: bool = True) -> None:
     """Write `payload` to `path` via a fsync'ed temporary file, a rename and a sync of the
-    folder. The temporary file gets `mode` from the start, so secrets never sit readable."""
+    folder. The temporary file gets `mode` from the start, so secrets never sit readable.
+    With sync_dir=False the caller syncs the folder once after several writes."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -39,7 +40,8 @@ def atomic_write(path: Path, payload: bytes, mode: int = 0o600) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 # What identifies one version of a file written by atomic_write: every write renames a

@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 from relay.contract.policy import PolicyError, PolicyMissing, PolicyUnavailable, RelayPolicy
+from relay.contract.policycodec import decode_policy
 from relay.durable import atomic_write
 from relay.pgconnect import DatabaseError, connect, where
 from relay.pgpolicy import POLICY_CHANNEL, POLICY_TABLE, channel_payload
@@ -119,7 +119,7 @@ class PgPolicySource:
 
 def _parse(document: bytes, what: str, passphrase: bytes | None) -> RelayPolicy:
     try:
-        data = json.loads(document)
+        data = decode_policy(document)
     except ValueError as exc:
         raise PolicyError(f"{what} is not valid JSON: {exc}") from None
     try:

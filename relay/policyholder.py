@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import sys
 from collections.abc import Callable
 
 from relay.contract.policy import PolicyError, PolicyUnavailable, RelayPolicy
+from relay.contract.senderset import SenderSet
 from relay.events import EventLog
 from relay.policysource import PolicySource
 
 Listener = Callable[[RelayPolicy, RelayPolicy], None]
+MAX_RETIRED = 4
 ErrorListener = Callable[[str], None]
 
 
@@ -34,6 +38,8 @@ class PolicyHolder:
         self.failing = False  # the newest load failed: the last good policy is in force
         self._forced = asyncio.Event()
         self._last_error = ""
+        # Policies replaced by a reload, freed piecemeal once nothing uses them (_bury).
+        self._retired: list[RelayPolicy] = []
         try:
             self.policy = source.load()  # PolicyError: nothing to serve
         except PolicyUnavailable as exc:
@@ -68,6 +74,7 @@ class PolicyHolder:
             try:
                 if forced or self.source.changed():
                     await self.reload(forced)
+                await self._bury()
             except Exception as exc:  # a bug must not end the reloads: log it and go on
                 self._failed(f"{type(exc).__name__}: {exc}")
 
@@ -75,7 +82,7 @@ class PolicyHolder:
         """Load the source off the event loop and swap it in; whether the policy changed."""
         loop = asyncio.get_running_loop()
         try:
-            policy = await loop.run_in_executor(None, self.source.load)
+            policy = await loop.run_in_executor(None, _load_without_collections, self.source)
         except PolicyError as exc:
             self._failed(str(exc))
             return False
@@ -101,7 +108,23 @@ class PolicyHolder:
             previous=old.serial,
             forced=forced,
         )
+        self._retired.append(old)
         return True
+
+    async def _bury(self) -> None:
+        """Free replaced policies that nothing refers to any more (a session may hold
+        one across an await for a while): their senders shard by shard on a thread, so
+        no single step holds the sessions for long (one frozenset of 100,000 addresses
+        took ~10 ms to free). Beyond MAX_RETIRED the oldest is simply let go."""
+        loop = asyncio.get_running_loop()
+        for policy in list(self._retired):
+            # References: the list, `policy`, the list() copy and getrefcount's argument.
+            if sys.getrefcount(policy) <= 4:
+                if isinstance(policy.senders, SenderSet):
+                    await loop.run_in_executor(None, policy.senders.dismantle)
+                self._retired.remove(policy)
+            elif len(self._retired) > MAX_RETIRED:
+                self._retired.remove(policy)
 
     def _failed(self, error: str) -> None:
         self.failing = True
@@ -110,3 +133,17 @@ class PolicyHolder:
             self._last_error = error
         for listener in self._error_listeners:
             listener(error)
+
+
+def _load_without_collections(source: PolicySource) -> RelayPolicy:
+    """Load with the cyclic collector paused: a document of 100,000 senders allocates
+    enough to start full collections, each of which would hold every session (the
+    collector runs with the interpreter lock, whichever thread triggered it). Collection
+    resumes right after; a policy holds no reference cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return source.load()
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -184,3 +184,25 @@ def test_verify_before_any_apply_is_an_error_and_creates_no_state(dns_project: P
     result = cli(dns_project, "dns", "verify", "--nameserver", "127.0.0.1:9")
     assert result.code == 1 and "nothing has been applied" in result.err
     assert not (dns_project / "state" / "state.json").exists()
+
+
+def test_apply_rewrites_only_the_output_files_whose_content_changed(dns_project: Path, cli) -> None:
+    """Issue #13: a change that touches one zone's records rewrites that zone's files and
+    records.json; the others keep their inode (not even rewritten with the same bytes)."""
+    out = dns_project / "dns-out"
+    cli(dns_project, "apply", "--auto-approve")
+    inodes = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+    config = dns_project / "postform.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "senders: [noreply@example.com]", "senders: [noreply@example.com, billing@example.com]"
+        )
+    )
+    assert cli(dns_project, "apply", "--auto-approve").code == 0
+    assert {p: p.stat().st_ino for p in inodes} == inodes  # no DNS record changed: nothing written
+    config.write_text(config.read_text().replace("policy: quarantine", "policy: reject"))
+    assert cli(dns_project, "apply", "--auto-approve").code == 0
+    changed = {p.relative_to(out).as_posix() for p in inodes if p.stat().st_ino != inodes[p]}
+    assert changed == {"records.json", "example.com.zone", "octodns/example.com.yaml"}
+    assert "p=reject" in (out / "example.com.zone").read_text()
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in inodes)

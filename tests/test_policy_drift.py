@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from relay.contract.policycodec import decode_policy, encode_policy
 from tests.conftest import run_binary
 
 
 def damage(project: Path, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
     path = project / "state" / "state.policy.json"
-    document = json.loads(path.read_text())
+    document = decode_policy(path.read_bytes())
     change(document)
-    path.write_text(json.dumps(document))
+    path.write_bytes(encode_policy(document))
 
 
 def no_key(d: dict) -> None:  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from relay.contract.policy import POLICY_VERSION
+from relay.contract.policycodec import decode_policy, encode_policy
 from tests.relayproc import RelayProcess, message, postform_cmd
 
 
@@ -21,7 +22,7 @@ def policy_file(relay: RelayProcess) -> Path:
 
 def publish(path: Path, doc: dict[str, object]) -> None:
     tmp = path.with_name(".edit.tmp")
-    tmp.write_text(json.dumps(doc))
+    tmp.write_bytes(encode_policy(doc))
     os.replace(tmp, path)
 
 
@@ -35,7 +36,7 @@ def relay(tmp_path: Path):
 
 def test_a_newer_policy_is_refused_and_the_last_good_one_keeps_serving(relay) -> None:
     path = policy_file(relay)
-    doc = json.loads(path.read_text())
+    doc = decode_policy(path.read_bytes())
     doc.update(version=POLICY_VERSION + 1, serial=doc["serial"] + 1, senders=[])
     publish(path, doc)
     relay.wait_for(lambda: relay.events("policy_error"), what="policy_error")
@@ -65,7 +66,7 @@ def test_a_newer_policy_is_refused_and_the_last_good_one_keeps_serving(relay) ->
 )
 def test_serve_on_an_unusable_policy_says_what_is_wrong(tmp_path: Path, damage, expected) -> None:
     relay = RelayProcess(tmp_path / "relay")
-    doc = json.loads(policy_file(relay).read_text())
+    doc = decode_policy(policy_file(relay).read_bytes())
     damage(doc)
     publish(policy_file(relay), doc)
     result = relay.postform("relay", "serve", "--listen", "127.0.0.1:1/starttls", check=False)
@@ -87,8 +88,8 @@ def test_a_damaged_reload_is_an_event_and_a_metric_and_the_next_good_one_is_take
     relay.start("--metrics", f"127.0.0.1:{metrics}")
     try:
         path = policy_file(relay)
-        good = json.loads(path.read_text())
-        doc = json.loads(path.read_text())
+        good = decode_policy(path.read_bytes())
+        doc = decode_policy(path.read_bytes())
         doc["serial"] += 1
         doc["domains"]["example.com"]["dkim"][0].pop("private_key")
         publish(path, doc)

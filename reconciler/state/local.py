@@ -13,7 +13,6 @@ Files: `state.json`, `state.json.backup`, `state.json.lock`, and the relay polic
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from reconciler.state.lockinfo import LockInfo
 from reconciler.state.model import State, StateVersion
 from reconciler.state.statefile import decode_state, encode_state, peek_header
 from relay.contract.policy import RelayPolicy
+from relay.contract.policycodec import decode_policy
 from relay.contract.policyfile import write_policy_file
 from relay.durable import Stamp, atomic_write, file_stamp
 
@@ -200,7 +200,7 @@ class LocalBackend:
 
     def published(self) -> dict[str, Any] | None:
         try:
-            document = json.loads(self.policy_file.read_bytes())
+            document = decode_policy(self.policy_file.read_bytes())
         except (OSError, ValueError):
             return None
         return document if isinstance(document, dict) else None

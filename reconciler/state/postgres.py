@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import weakref
@@ -32,6 +31,7 @@ from reconciler.state.pgschema import ensure_schema
 from reconciler.state.settings import StateSettings
 from reconciler.state.statefile import decode_state, encode_state
 from relay.contract.policy import RelayPolicy
+from relay.contract.policycodec import decode_policy, encode_policy
 from relay.pgconnect import DatabaseError, connect, where
 from relay.pgpolicy import POLICY_CHANNEL, POLICY_TABLE, channel_payload
 
@@ -179,7 +179,7 @@ class PostgresBackend:
         )
 
     def _publish(self, conn: Any, policy: RelayPolicy) -> None:
-        document = json.dumps(policy.to_dict(), separators=(",", ":")).encode()
+        document = encode_policy(policy.to_dict())
         conn.execute(
             self._sql(
                 f"INSERT INTO {{s}}.{POLICY_TABLE} (name, serial, revision, lineage, document)"
@@ -272,7 +272,7 @@ class PostgresBackend:
         if row is None:
             return None
         try:
-            document = json.loads(bytes(row[0]))
+            document = decode_policy(bytes(row[0]))
         except ValueError:
             return None
         return document if isinstance(document, dict) else None

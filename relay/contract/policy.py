@@ -13,7 +13,7 @@ Version history: 1 was an untyped object inside the state file (postform 0.1);
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +87,7 @@ class RelayPolicy:
     relay: RelaySettings = field(default_factory=RelaySettings)
     limits: Limits = field(default_factory=Limits)
     domains: Mapping[str, DomainPolicy] = field(default_factory=dict)
-    senders: frozenset[str] = frozenset()
+    senders: Set[str] = frozenset()  # a SenderSet when read from a document
     users: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     credentials: Mapping[str, Credential] = field(default_factory=dict, repr=False)
     suppressions: Mapping[str, SuppressionReason] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from relay.contract.policy import (
     SigningKey,
 )
 from relay.contract.sealing import Sealer, SealingError, credential_context, dkim_context
+from relay.contract.senderset import SenderSet
 from relay.contract.settings import (
     Limits,
     RelaySettings,
@@ -180,7 +181,7 @@ def _parse(data: dict[str, Any]) -> RelayPolicy:
             _typed(name, str, "a domain name"): _parse_domain(name, body)
             for name, body in _typed(data["domains"], dict, "domains").items()
         },
-        senders=_strings(data["senders"], "senders"),
+        senders=SenderSet(_typed(data["senders"], list, "senders")),
         users={
             u: None if s is None else _strings(s, f"users.{u}.senders") for u, s in users.items()
         },

@@ -1,23 +1,23 @@
 """The policy document as a local file: one writer (the control plane's local backend)
 and one reader (the relay's file policy source), so both sides agree on the format.
 
-Compact JSON (the document is read on every relay reload), written atomically with
-mode 0600: it holds DKIM private keys and password hashes.
+Compact JSON lines (policycodec.py: the document is read on every relay reload),
+written atomically with mode 0600: it holds DKIM private keys and password hashes.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from relay.contract.policy import PolicyError, PolicyMissing, RelayPolicy
+from relay.contract.policycodec import decode_policy, encode_policy
 from relay.durable import atomic_write
 
 
 def write_policy_file(path: Path, policy: RelayPolicy) -> None:
-    payload = json.dumps(policy.to_dict(), separators=(",", ":"), allow_nan=False)
+    payload = encode_policy(policy.to_dict())
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    atomic_write(path, payload.encode() + b"\n", mode=0o600)
+    atomic_write(path, payload, mode=0o600)
 
 
 def read_policy_file(
@@ -32,7 +32,7 @@ def read_policy_file(
     except OSError as exc:
         raise PolicyError(f"cannot read the relay policy {path}: {exc.strerror}") from None
     try:
-        data = json.loads(raw)
+        data = decode_policy(raw)
     except ValueError as exc:
         raise PolicyError(f"the relay policy {path} is not valid JSON: {exc}") from None
     try:
