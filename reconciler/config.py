@@ -159,8 +159,10 @@ def _senders(doc: Document) -> dict[str, dict[str, Any]]:
     for i, _, _, parts in senders_of(doc):
         assert parts is not None  # validated
         item = items[i]
-        description = item.get("description") if isinstance(item, dict) else None
-        out[f"{parts[0]}@{parts[1]}"] = {"domain": parts[1], "description": description}
+        body = {"domain": parts[1]}
+        if isinstance(item, dict) and item.get("description") is not None:
+            body["description"] = item["description"]
+        out[f"{parts[0]}@{parts[1]}"] = body  # no None values: a sender's attributes as is
     return out
 
 

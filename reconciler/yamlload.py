@@ -18,9 +18,31 @@ import yaml
 from reconciler.errors import ConfigError, Reason
 
 try:
-    _Loader: type = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """The safe loader, with a short way through tag resolution for the common scalar:
+    plain text whose first character no implicit resolver looks at (an address, a name)
+    is a string. PyYAML calls `resolve` once per scalar; at 100,000 senders its general
+    path was 0.25 s of a plan."""
+
+    _FIRST = frozenset(k for k in _Base.yaml_implicit_resolvers if k)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if (
+            kind is yaml.ScalarNode
+            and implicit[0]
+            and value
+            and value[0] not in self._FIRST
+            and None not in self.yaml_implicit_resolvers
+            and not self.yaml_path_resolvers
+        ):
+            return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
+
 
 # Aliases may add at most this many nodes to what the file itself holds.
 ALIAS_EXPANSION_LIMIT = 10_000

@@ -3,6 +3,7 @@ operator): serial, revision, when it was published, when this relay loaded it.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -45,6 +46,12 @@ def record(folder: Path, policy: RelayPolicy, source: str) -> None:
         policy.serial, policy.revision, policy.lineage, policy.published_at, loaded, source
     )
     atomic_write(folder / ENFORCED_FILE, json.dumps(asdict(entry)).encode(), mode=0o600)
+
+
+def record_quietly(folder: Path, policy: RelayPolicy, source: str) -> None:
+    """`record`, where a failure to write only costs `relay status` its answer."""
+    with contextlib.suppress(OSError):
+        record(folder, policy, source)
 
 
 def read(folder: Path) -> Enforced | None:

@@ -48,6 +48,7 @@ class PolicyHolder:
             self.policy = exc.cached  # the source is down: serve the last copy kept here
             self._last_error = str(exc)
             log.emit("policy_cached", error=str(exc), serial=self.policy.serial)
+        self.policy.label_domains  # noqa: B018 - at start, not at the first message
 
     def __call__(self) -> RelayPolicy:
         return self.policy
@@ -143,7 +144,10 @@ def _load_without_collections(source: PolicySource) -> RelayPolicy:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return source.load()
+        policy = source.load()
+        policy.label_domains  # noqa: B018 - computed here, not on the loop at first use
+        return policy
     finally:
         if was_enabled:
+            gc.collect(1)  # the young generations now, here, not on the loop's next allocation
             gc.enable()

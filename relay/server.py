@@ -142,13 +142,18 @@ class Relay:
                 "restart_needed", setting="relay.store", running=self.store_backend,
                 applied=new.relay.store,
             )  # fmt: skip
-        self._enforcing(new)
+        self._enforcing(new, on_loop=False)
 
-    def _enforcing(self, policy: RelayPolicy) -> None:
-        """Record which policy this relay enforces (relay status, metrics)."""
+    def _enforcing(self, policy: RelayPolicy, on_loop: bool = True) -> None:
+        """Record which policy this relay enforces (relay status, metrics): an fsync'ed
+        file, written on a thread after a reload, not on the event loop."""
         if self.options.worker[0] == 0:
-            with contextlib.suppress(OSError):
-                enforced.record(self.options.data_dir, policy, self.holder.source.describe())
+            source, folder = self.holder.source.describe(), self.options.data_dir
+            record = functools.partial(enforced.record_quietly, folder, policy, source)
+            if on_loop:
+                record()
+            else:
+                asyncio.get_running_loop().run_in_executor(None, record)
         if self.metrics is not None:
             self.metrics.policy_serial.set(policy.serial)
             self.metrics.policy_age.set(enforced.policy_age(policy.published_at) or 0.0)

@@ -94,7 +94,23 @@ def _header_problem(data: dict[str, Any]) -> str | None:
 
 
 def _resources_problem(resources: dict[str, Any]) -> str | None:
-    """A resource with no or an unknown type, else damaged ones, else one with a bad name."""
+    """A resource with no or an unknown type, else damaged ones, else one with a bad name.
+    One quick pass over what is almost always a sound state; the detailed passes only
+    when it finds something."""
+    for res in resources.values():
+        kind = res.get("type") if isinstance(res, dict) else None
+        if not (
+            isinstance(kind, str)
+            and kind in TYPE_RANK
+            and isinstance(res.get("attributes"), dict)
+            and isinstance(res.get("computed", {}), dict)
+            and isinstance(res.get("name", 0), str | None)
+        ):
+            return _resource_problem_found(resources)
+    return None
+
+
+def _resource_problem_found(resources: dict[str, Any]) -> str | None:
     for address, res in resources.items():
         if not isinstance(res, dict):
             continue  # reported below with the other damaged resources

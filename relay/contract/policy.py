@@ -13,6 +13,7 @@ Version history: 1 was an untyped object inside the state file (postform 0.1);
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,8 +100,6 @@ class RelayPolicy:
     unsigned: frozenset[str] = field(init=False)  # domains with selectors, none ACTIVE
     return_paths: Mapping[str, str] = field(init=False)  # return-path domain -> its domain
     user_limit: int | None = field(init=False)  # one user's messages a minute; None: no cap
-    # Domains a metric label may name: declared, of approved senders, of return paths.
-    label_domains: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         signing: dict[str, SigningKey] = {}
@@ -118,9 +117,15 @@ class RelayPolicy:
         share, rate = self.limits.user_share, self.limits.messages_per_minute
         user_limit = max(1, rate * share // 100) if len(self.users) > 1 and share < 100 else None
         object.__setattr__(self, "user_limit", user_limit)
+
+    @functools.cached_property
+    def label_domains(self) -> frozenset[str]:
+        """Domains a metric label may name: declared, of approved senders, of return
+        paths. Computed on first use (a relay's loader touches it on its thread; a plan
+        never needs it)."""
         labels = {a[a.find("@") + 1 :] for a in self.senders}
-        labels.update(self.domains, paths)
-        object.__setattr__(self, "label_domains", frozenset(labels))
+        labels.update(self.domains, self.return_paths)
+        return frozenset(labels)
 
     @property
     def version(self) -> tuple[int, int]:
