@@ -206,3 +206,10 @@ def test_apply_rewrites_only_the_output_files_whose_content_changed(dns_project:
     assert changed == {"records.json", "example.com.zone", "octodns/example.com.yaml"}
     assert "p=reject" in (out / "example.com.zone").read_text()
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in inodes)
+    # A file edited by hand after an apply is written again by the next one, even when no
+    # record changed (it is newer than records.json, which apply writes last).
+    zone = out / "example.net.zone"
+    written = zone.read_text()
+    zone.write_text("; edited\n")
+    assert cli(dns_project, "apply", "--auto-approve").code == 0
+    assert zone.read_text() == written

@@ -78,7 +78,11 @@ def records_json(records: Iterable[Record]) -> dict[str, object]:
 
 
 def render_json(records: Iterable[Record]) -> str:
-    return json.dumps(records_json(records), indent=2) + "\n"
+    return dump_records_json(records_json(records))
+
+
+def dump_records_json(document: dict[str, object]) -> str:
+    return json.dumps(document, indent=2) + "\n"
 
 
 def _natural(name: str) -> list[object]:

@@ -153,7 +153,26 @@ def encode_state(state: State) -> bytes:
     }
     if state.sealing is not None:
         doc["sealing"] = state.sealing
-    return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
+    return _dump_by_line(doc).encode()
+
+
+def _dump_by_line(doc: dict[str, Any]) -> str:
+    """JSON with sorted keys, one top-level key per line and one resource per line: as
+    easy to diff as indented JSON, and encoded by the C encoder (json.dumps with `indent`
+    takes the pure-Python one: 0.26 s of a 1 s apply at 1,000 domains)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    parts = []
+    for key in sorted(doc):
+        if key == "resources":
+            rows = [f" {compact(a)}:{compact(r)}" for a, r in sorted(doc[key].items())]
+            value = "{\n" + ",\n".join(rows) + "\n}" if rows else "{}"
+        else:
+            value = compact(doc[key])
+        parts.append(f"{compact(key)}:{value}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 @dataclass(frozen=True)
