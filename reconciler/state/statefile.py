@@ -97,17 +97,23 @@ def _resources_problem(resources: dict[str, Any]) -> str | None:
     """A resource with no or an unknown type, else damaged ones, else one with a bad name.
     One quick pass over what is almost always a sound state; the detailed passes only
     when it finds something."""
+    empty: dict[str, Any] = {}
     for res in resources.values():
-        kind = res.get("type") if isinstance(res, dict) else None
-        if not (
-            isinstance(kind, str)
-            and kind in TYPE_RANK
-            and isinstance(res.get("attributes"), dict)
-            and isinstance(res.get("computed", {}), dict)
-            and isinstance(res.get("name", 0), str | None)
-        ):
+        try:  # what json.loads made: exact types; anything else raises or fails a check
+            sound = (
+                res["type"] in TYPE_RANK
+                and type(res["attributes"]) is dict
+                and type(res.get("computed", empty)) is dict
+                and type(res.get("name", 0)) in _NAME_TYPES
+            )
+        except (TypeError, KeyError):
+            sound = False
+        if not sound:
             return _resource_problem_found(resources)
     return None
+
+
+_NAME_TYPES = (str, type(None))
 
 
 def _resource_problem_found(resources: dict[str, Any]) -> str | None:
