@@ -20,6 +20,7 @@ import yaml
 
 from reconciler.schema import load_schema
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # PyYAML without libyaml too
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
@@ -29,7 +30,7 @@ def state_section(path: Path) -> dict[str, Any] | None:
     read this way."""
     try:
         with path.open("rb") as stream:
-            loader = yaml.CSafeLoader(stream)
+            loader = _LOADER(stream)
             try:
                 events = _section(loader, "state")
             finally:
@@ -44,7 +45,7 @@ def state_section(path: Path) -> dict[str, Any] | None:
     return section if isinstance(section, dict) else None
 
 
-def _section(loader: yaml.CSafeLoader, key: str) -> list[Any] | None:
+def _section(loader: Any, key: str) -> list[Any] | None:
     """The events of the top-level `key`'s value; None when the document has no such key."""
     for expected in (yaml.StreamStartEvent, yaml.DocumentStartEvent):
         if not isinstance(loader.get_event(), expected):
@@ -61,7 +62,7 @@ def _section(loader: yaml.CSafeLoader, key: str) -> list[Any] | None:
     return None
 
 
-def _subtree(loader: yaml.CSafeLoader, keep: bool) -> list[Any]:
+def _subtree(loader: Any, keep: bool) -> list[Any]:
     """One node's events (a scalar, or a collection through its end); kept only when
     `keep` (a skipped value of 100,000 senders is never held)."""
     first = loader.get_event()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconciler.cli.site import resolve_site
 from reconciler.config import load_config
 from reconciler.relaysite import relay_site
@@ -52,3 +54,17 @@ def test_anything_unusual_falls_back_to_the_full_load(tmp_path: Path) -> None:
     for what, text in cases.items():
         assert state_section(_write(tmp_path, text)) is None, what
     assert state_section(tmp_path / "missing.yaml") is None
+
+
+def test_the_reader_works_with_pyyamls_pure_python_loader_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyYAML built without libyaml has no CSafeLoader: the same events come from its own."""
+    import yaml
+
+    import reconciler.statesection as statesection
+
+    monkeypatch.setattr(statesection, "_LOADER", yaml.SafeLoader)
+    path = _write(tmp_path, f"{HEAD}senders: [a@example.com]\nstate: {{path: s/state.json}}\n")
+    assert state_section(path) == {"path": "s/state.json", "backend": "local"}
+    assert state_section(_write(tmp_path, "state:\n  pth: x.json\n")) is None
