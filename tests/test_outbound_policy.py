@@ -221,3 +221,29 @@ def test_destination_rules_match_the_domain_then_its_parents_dot_rule() -> None:
     assert settings.rule("a.b.example.org") == DestinationRule(tls="verify")
     assert settings.rule("example.net") == DestinationRule()
     assert settings.concurrency_for("example.net") == settings.per_destination
+
+
+def test_relay_serve_honours_mta_sts_through_its_own_options(sts) -> None:
+    """The real entry point: `postform relay serve --mta-sts-port` (the relay process
+    trusts the test CA through SSL_CERT_FILE) refuses the untrusted MX under enforce and
+    delivers once the YAML's destinations rule says `tls: none`."""
+    sts["sts_dest"] = dest = _tls_destination(trustme.CA(), sts["port"])  # untrusted
+    relay: RelayProcess = sts["relay"]
+    relay.stop()
+    relay.start(
+        "--nameserver", sts["knot"].server,
+        "--outbound-port", str(sts["port"]),
+        "--mta-sts-port", str(sts["https_port"]),
+        deliver=True,
+    )  # fmt: skip
+    submit(relay, "a@sts.example.org")
+    relay.wait_for(lambda: relay.events("deferred"), timeout=20, what="a deferral")
+    assert "certificate verify failed" in relay.events("deferred")[0]["reply"]
+    assert relay.events("mta_sts_policy")[0]["mode"] == "enforce"
+    assert not dest.recorder.messages
+    _set_delivery(relay, "{destinations: {sts.example.org: {tls: none}}}")
+    relay.wait_for(lambda: relay.events("policy_reloaded"), timeout=10, what="the reload")
+    submit(relay, "b@sts.example.org")
+    relay.wait_for(lambda: dest.recorder.copies_for("b@sts.example.org") == 1, timeout=20,
+                   what="delivery without STARTTLS")  # fmt: skip
+    assert dest.recorder.messages[-1].tls is False
