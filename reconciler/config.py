@@ -8,8 +8,9 @@ from typing import Any
 
 from reconciler import domainrules, names, rules
 from reconciler.errors import ConfigError, Reason
-from reconciler.rules import address_entries, limits_of, senders_of
+from reconciler.rules import address_entries, limits_of
 from reconciler.schema import schema_reasons
+from reconciler.sendertable import sender_table
 from reconciler.state.settings import (
     DEFAULT_HISTORY,
     DEFAULT_SCHEMA,
@@ -154,15 +155,17 @@ def _domains(domains: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _senders(doc: Document) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    items = doc.data.get("senders") or []
-    for i, _, _, parts in senders_of(doc):
-        assert parts is not None  # validated
-        item = items[i]
-        body = {"domain": parts[1]}
-        if isinstance(item, dict) and item.get("description") is not None:
-            body["description"] = item["description"]
-        out[f"{parts[0]}@{parts[1]}"] = body  # no None values: a sender's attributes as is
+    """Each sender's attributes (no None values: the resource's attributes as they are)."""
+    table = sender_table(doc)
+    out: dict[str, dict[str, Any]] = {
+        key: {"domain": domain}
+        for key, domain in zip(table.keys, table.domains, strict=True)
+        if key is not None  # validated: none is None
+    }
+    for row, i in enumerate(table.index):
+        item = table.items[i]
+        if type(item) is dict and item.get("description") is not None:
+            out[str(table.keys[row])]["description"] = item["description"]
     return out
 
 

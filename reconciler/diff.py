@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from operator import attrgetter
 from typing import Any
 
 from reconciler.plan import Action, Change, Plan
@@ -37,13 +38,23 @@ def diff(
     for addr, res in desired.items():
         old = stored.get(addr)
         if old is None:
-            forward.append(_create(res))
+            forward.append(_create(addr, res))
         elif old["attributes"] != res.attributes or addr in replace:
             forward.append(_modify(res, old, addr in replace))
     backward = [_delete(addr, old) for addr, old in stored.items() if addr not in desired]
-    forward.sort(key=lambda c: (TYPE_RANK[c.type], c.address))
-    backward.sort(key=lambda c: (-TYPE_RANK[c.type], c.address))
+    # Two stable sorts on C key functions: (rank, address) tuples for 100,000 creates
+    # cost more than the sorts themselves.
+    for changes, reverse in ((forward, False), (backward, True)):
+        changes.sort(key=_ADDRESS)
+        changes.sort(key=_rank, reverse=reverse)
     return Plan(tuple(forward + backward), lineage, serial, warnings)
+
+
+_ADDRESS = attrgetter("address")
+
+
+def _rank(change: Change) -> int:
+    return TYPE_RANK[change.type]
 
 
 def _visible(rtype: str, computed: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -61,16 +72,18 @@ def _sensitive(rtype: str) -> tuple[str, ...]:
     return _SENSITIVE_BY_TYPE.get(rtype, ())
 
 
-def _create(res: Resource) -> Change:
+def _create(addr: str, res: Resource) -> Change:
+    rtype = res.type
     return Change(
-        res.address,
-        res.type,
+        addr,
+        rtype,
         res.name,
         Action.CREATE,
         None,
         dict(res.attributes),
-        unknown_after=MADE_AT_APPLY.get(res.type, ()),
-        sensitive=_sensitive(res.type),
+        None,
+        MADE_AT_APPLY.get(rtype, ()),
+        _SENSITIVE_BY_TYPE.get(rtype, ()),
     )
 
 

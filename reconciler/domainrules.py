@@ -10,7 +10,8 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import Reason
-from reconciler.rules import as_dict, as_list, senders_of
+from reconciler.rules import as_dict, as_list
+from reconciler.sendertable import sender_table
 from reconciler.yamlload import Document
 
 _DMARC_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
@@ -76,16 +77,16 @@ def warn_unsigned(doc: Document) -> Iterator[Reason]:
         for n, b in domains.items()
         if isinstance(n, str) and as_list(as_dict(b).get("dkim"))
     }
-    unsigned: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
-    for _, address, path, parts in senders_of(doc):
-        if parts and parts[1] not in signed:
-            unsigned.setdefault(parts[1], []).append((address, path))
+    table = sender_table(doc)
+    unsigned: dict[str, list[int]] = {}
+    for row, domain in enumerate(table.domains):
+        if domain and domain not in signed:
+            unsigned.setdefault(domain, []).append(row)
     for domain, rows in unsigned.items():
-        address, path = rows[0]
         more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
         yield doc.reason(
-            path,
-            f"domain {domain} has no DKIM selector: mail from {address}{more} "
+            table.path(rows[0]),
+            f"domain {domain} has no DKIM selector: mail from {table.written[rows[0]]}{more} "
             "will be sent unsigned",
             severity="warning",
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.apply import IssuedCredential, apply_plan
+from reconciler.collector import collector_paused
 from reconciler.config import Config, load_config
 from reconciler.credentialsout import write_credentials_out
 from reconciler.dns.outputs import write_outputs
@@ -71,10 +72,12 @@ class Manager:
 
     @classmethod
     def load(cls, path: Path) -> Manager:
-        return cls(load_config(path))
+        with collector_paused():
+            return cls(load_config(path))
 
     def state(self) -> State:
-        return self.backend.read()
+        with collector_paused():
+            return self.backend.read()
 
     def site(self) -> RelaySite:
         """Where this config's relays find their policy and keep their data."""
@@ -99,7 +102,8 @@ class Manager:
     def read(self) -> State:
         """The stored state, refusing one that was lost: a backend that held a state before
         and holds none now would otherwise plan every key and password anew."""
-        state = self.backend.read()
+        with collector_paused():
+            state = self.backend.read()
         if not state.exists and self.backend.has_history():
             raise StateError(
                 f"the {self.backend.describe()} holds no state, but it held one before "

@@ -1,9 +1,11 @@
-"""The plan: a closed set of actions, one frozen Change per resource that differs."""
+"""The plan: a closed set of actions, one Change per resource that differs."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 # How a value made at apply (a key, a password hash) shows before apply: in the plan's
@@ -18,11 +20,14 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Change:
     """One resource's change. `before`/`after` are declared attributes only;
     `computed_before` holds the non-secret computed values of the stored
-    resource; `unknown_after` names computed values made at apply."""
+    resource; `unknown_after` names computed values made at apply.
+
+    Never changed once made, but not a frozen dataclass: a frozen one sets each of its
+    eleven fields through object.__setattr__, 0.14 s of a plan that creates 100,000."""
 
     address: str
     type: str
@@ -71,17 +76,23 @@ class Plan:
     # (missing, damaged, or not what the state says): None when it is as it should be.
     policy: str | None = None
 
+    @cached_property
+    def _actions(self) -> Counter[Action]:
+        """How many changes of each action: counted once, not on each of the summary's
+        three reads of 100,000 changes."""
+        return Counter(c.action for c in self.changes)
+
     @property
     def add(self) -> int:
-        return sum(c.action in (Action.CREATE, Action.REPLACE) for c in self.changes)
+        return self._actions[Action.CREATE] + self._actions[Action.REPLACE]
 
     @property
     def change(self) -> int:
-        return sum(c.action is Action.UPDATE for c in self.changes)
+        return self._actions[Action.UPDATE]
 
     @property
     def remove(self) -> int:
-        return sum(c.action in (Action.DELETE, Action.REPLACE) for c in self.changes)
+        return self._actions[Action.DELETE] + self._actions[Action.REPLACE]
 
     @property
     def empty(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import Reason
+from reconciler.sendertable import sender_table
 from reconciler.yamlload import Document
 from relay.contract.hostport import Listener
 from relay.contract.settings import HARD_SIZE_LIMIT, UNSIGNED_SIZE_LIMIT, limit_defaults
@@ -50,20 +51,6 @@ def address_entries(data: Any, key: str) -> Iterator[tuple[int, str, tuple[Any, 
             yield i, item, (key, i)
         elif isinstance(item, dict) and isinstance(item.get("address"), str):
             yield i, item["address"], (key, i, "address")
-
-
-SenderRow = tuple[int, str, tuple[Any, ...], tuple[str, str] | None]
-
-
-def senders_of(doc: Document) -> list[SenderRow]:
-    """Each sender with its (local, domain) split, computed once per document."""
-    rows = doc.memo.get("senders")
-    if rows is None:
-        rows = [
-            (i, a, p, names.split_address(a)) for i, a, p in address_entries(doc.data, "senders")
-        ]
-        doc.memo["senders"] = rows
-    return rows
 
 
 _POSTGRES_ONLY = ("name", "dsn_env", "schema", "history", "relay_role")
@@ -166,7 +153,7 @@ def check_limits(doc: Document) -> Iterator[Reason]:
     if size <= UNSIGNED_SIZE_LIMIT:
         return
     domains = as_dict(as_dict(doc.data).get("domains"))
-    sending = {parts[1] for *_, parts in senders_of(doc) if parts}
+    sending = set(sender_table(doc).domains) - {""}
     has_spf_domain = isinstance(as_dict(as_dict(doc.data).get("relay")).get("spf_domain"), str)
     weak = sorted(d for d in sending if not (has_spf_domain and _signed_with_spf(domains, d)))
     if weak:
@@ -187,21 +174,22 @@ def _signed_with_spf(domains: dict[Any, Any], domain: str) -> bool:
 
 def check_senders(doc: Document) -> Iterator[Reason]:
     limit = limits_of(doc.data)["max_approved_senders"]
-    first: dict[str, int] = {}
+    table = sender_table(doc)
+    if table.clean and len(table.keys) <= limit:
+        return
     count = 0
-    for i, address, path, parts in senders_of(doc):
-        key = None if parts is None else f"{parts[0]}@{parts[1]}"
+    for row, key in enumerate(table.keys):
+        path = table.path(row)
         if key is None:
-            yield doc.reason(path, f"{address!r} is not a valid email address")
+            yield doc.reason(path, f"{table.written[row]!r} is not a valid email address")
             continue
-        if key in first:
+        if table.first[key] != row:
             yield doc.reason(
                 path,
-                f"duplicate sender {address!r} (same as senders[{first[key]}]; "
-                "domains compare case-insensitively)",
+                f"duplicate sender {table.written[row]!r} (same as "
+                f"senders[{table.index[table.first[key]]}]; domains compare case-insensitively)",
             )
             continue
-        first[key] = i
         count += 1
         if count == limit + 1:
             yield doc.reason(
@@ -213,7 +201,7 @@ def check_senders(doc: Document) -> Iterator[Reason]:
 
 def check_users(doc: Document) -> Iterator[Reason]:
     data = as_dict(doc.data)
-    approved = {f"{p[0]}@{p[1]}" for *_, p in senders_of(doc) if p}
+    approved = sender_table(doc).first
     limit = limits_of(data)["credentials_per_user"]
     for name, body in as_dict(data.get("users")).items():
         path = ("users", name)
@@ -225,7 +213,8 @@ def check_users(doc: Document) -> Iterator[Reason]:
             )
         body = as_dict(body)
         for i, address in enumerate(as_list(body.get("senders"))):
-            if isinstance(address, str) and names.normalize_address(address) not in approved:
+            key = names.normalize_address(address) if isinstance(address, str) else ""
+            if key is None or (key and key not in approved):
                 yield doc.reason(
                     (*path, "senders", i),
                     f"{address!r} is not an approved sender (add it to senders:)",

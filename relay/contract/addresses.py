@@ -45,7 +45,10 @@ def normalize_address(text: str) -> str | None:
     """A valid address with its domain lower-cased (local parts are case-sensitive),
     else None."""
     parts = split_address(text)
-    return None if parts is None else f"{parts[0]}@{parts[1]}"
+    if parts is None:
+        return None
+    # Most addresses are written lower-case already: keep the string rather than remake it.
+    return text if text.endswith(parts[1]) else f"{parts[0]}@{parts[1]}"
 
 
 def normalize(address: str) -> str:
