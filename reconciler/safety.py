@@ -20,8 +20,8 @@ def unsafe_reasons(
     stored: Mapping[str, Mapping[str, Any]],
     observed: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    existing = Counter(res["type"] for res in stored.values())
     hit = Counter(c.type for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE))
+    existing = Counter(res["type"] for res in stored.values()) if hit else Counter()
     reasons = []
     for rtype in sorted(hit):
         count, total = hit[rtype], existing[rtype]
@@ -80,6 +80,8 @@ def _active_selectors_lost(
     """A domain left with no ACTIVE selector while senders remain: its mail goes unsigned
     until a new selector's record is verified."""
     hit = {c.address: c for c in plan.changes if c.type == "dkim"}
+    if not hit:
+        return []  # only a DKIM change takes a domain's last ACTIVE selector away
     active: dict[str, list[str]] = {}
     for addr, res in stored.items():
         if res["type"] == "dkim" and effective_status(addr, res, observed) is DkimStatus.ACTIVE:
@@ -98,6 +100,8 @@ def _active_selectors_lost(
         ]
         if not keep:
             lost_all.append(domain)
+    if not lost_all:
+        return []
     senders = _senders_after(plan, stored)
     return [
         f"removes every ACTIVE DKIM selector of {d} while {senders[d]} approved sender(s) "

@@ -82,6 +82,6 @@ def activation_notes(changes: tuple[Change, ...]) -> tuple[str, ...]:
 def dns_view(
     changes: tuple[Change, ...], state: State, ttl: int
 ) -> tuple[tuple[DnsChange, ...], tuple[str, ...], tuple[str, ...]]:
-    before = records_for((r for r in state.resources.values() if r["type"] in RECORD_SOURCES), ttl)
+    before = records_for(state.resources.values(), ttl)
     after = records_for(after_resources(changes, state.resources), ttl)
     return dns_changes(before, after), activation_notes(changes), tuple(drift(state, before))

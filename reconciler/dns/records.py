@@ -98,7 +98,7 @@ def zone_of(name: str, domains: Collection[str]) -> str:
 
 def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
     """Every record the given resources need, sorted by zone, name, type, purpose."""
-    res = list(resources)
+    res = [r for r in resources if r["type"] in RECORD_SOURCES]  # not the 100,000 senders
     relay: Mapping[str, Any] = next((r["attributes"] for r in res if r["type"] == "relay"), {})
     domains = {r["name"] for r in res if r["type"] == "domain"}
     out: list[Record] = []
@@ -118,12 +118,26 @@ def records_for(resources: Iterable[StoredResource], ttl: int) -> list[Record]:
         attrs = r["attributes"]
         if r["type"] == "domain":
             _domain_records(add, r["name"], attrs, relay, owner)
-        elif r["type"] == "dkim":
+        elif r["type"] == "dkim":  # the relay's own record is above
             public = (r.get("computed") or {}).get("public_key")
             name = f"{attrs['selector']}._domainkey.{attrs['domain']}"
-            zone = zone_of(name, domains | {attrs["domain"]})
-            add(name, "TXT", DKIM, dkim_value(attrs["algorithm"], public), owner, zone)
-    return sorted(out)
+            # In its domain's zone: no declared domain lies between (labels with "_" are
+            # not host names).
+            add(name, "TXT", DKIM, dkim_value(attrs["algorithm"], public), owner, attrs["domain"])
+    return sorted(out, key=_order)
+
+
+def _order(record: Record) -> tuple[str, str, str, str, str, int, str]:
+    """The dataclass order, as a tuple compared in C (4,000 records at 1,000 domains)."""
+    return (
+        record.zone,
+        record.name,
+        record.type,
+        record.purpose,
+        record.value,
+        record.ttl,
+        record.owner,
+    )
 
 
 def _domain_records(
@@ -131,9 +145,9 @@ def _domain_records(
 ) -> None:
     spf_domain = relay.get("spf_domain")
     if attrs.get("spf", True) and spf_domain:
-        add(domain, "TXT", SPF, spf_include(spf_domain), owner)
+        add(domain, "TXT", SPF, spf_include(spf_domain), owner, domain)
     if attrs.get("dmarc"):
-        add(f"_dmarc.{domain}", "TXT", DMARC, dmarc_value(attrs["dmarc"]), owner)
+        add(f"_dmarc.{domain}", "TXT", DMARC, dmarc_value(attrs["dmarc"]), owner, domain)
     return_path = attrs.get("return_path")
     if return_path and relay.get("hostname"):
         add(return_path, "MX", RP_MX, f"10 {relay['hostname']}.", owner)

@@ -4,6 +4,7 @@ and dns. Reading refuses anything damaged, naming where, and never guesses."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,10 +167,7 @@ def _dump_by_line(doc: dict[str, Any]) -> str:
     """JSON with sorted keys, one top-level key per line and one resource per line: as
     easy to diff as indented JSON, and encoded by the C encoder (json.dumps with `indent`
     takes the pure-Python one: 0.26 s of a 1 s apply at 1,000 domains)."""
-
-    def compact(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
+    compact = _compact_encoder()
     parts = []
     for key in sorted(doc):
         if key == "resources":
@@ -179,6 +177,24 @@ def _dump_by_line(doc: dict[str, Any]) -> str:
             value = compact(doc[key])
         parts.append(f"{compact(key)}:{value}")
     return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False), called
+    200,000 times for a state of 100,000 senders: dumps makes a JSONEncoder and a C
+    encoder on every call (0.6 s of an apply), this makes the C encoder once. The state
+    holds what json.loads made, so there are no cycles to guard against."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython built without _json
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+    encode = make(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, False
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 @dataclass(frozen=True)
