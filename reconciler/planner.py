@@ -32,22 +32,21 @@ def make_plan(
             f"--replace {missing[0]}: no such resource in both the configuration "
             "and the state (see `postform state list`)"
         )
-    warnings = tuple(str(w) for w in config.warnings)
     plan = diff(
         desired,
         state.resources,
         lineage=state.lineage,
         serial=state.serial,
         replace=set(replace),
-        warnings=warnings,
     )
-    records, notes, drift = dns_view(plan.changes, state, config.dns_ttl)
+    view = dns_view(plan.changes, state, config.dns_ttl)
     return dataclasses.replace(
         plan,
+        warnings=(*(str(w) for w in config.warnings), *view.warnings),
         destroy=destroy,
-        dns_changes=records,
-        notes=notes,
-        drift=drift,
+        dns_changes=view.changes,
+        notes=view.notes,
+        drift=view.drift,
         runtime=dict(runtime or {}),
     )
 

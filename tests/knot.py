@@ -113,7 +113,12 @@ class Knot:
                 self.proc.wait(5)
 
     def update(
-        self, zone: str, *, delete: list[tuple[str, str]] = (), add: list[tuple[str, str, str]] = ()
+        self,
+        zone: str,
+        *,
+        delete: list[tuple[str, str]] = (),
+        add: list[tuple[str, str, str]] = (),
+        ttl: int = 300,
     ) -> None:
         """Change the zone behind postform's back (delete NAME TYPE; add NAME TYPE RDATA)."""
         keyring = dns.tsigkeyring.from_text({KEY_NAME: ("hmac-sha256", self.secret)})
@@ -121,7 +126,7 @@ class Knot:
         for name, rtype in delete:
             msg.delete(name + ".", rtype)
         for name, rtype, rdata in add:
-            msg.add(name + ".", 300, rtype, rdata)
+            msg.add(name + ".", ttl, rtype, rdata)
         response = dns.query.tcp(msg, "127.0.0.1", port=self.port, timeout=5)
         assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 

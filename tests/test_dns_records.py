@@ -6,7 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from reconciler.dns.formats import render_bind, render_nsupdate, txt_strings
+from reconciler.dns.formats import render_bind, txt_strings
+from reconciler.dns.nsupdate import render_nsupdate
 from reconciler.dns.records import Record, dmarc_value, records_for, relay_spf
 from tests.conftest import require_tool
 from tests.states import read_state

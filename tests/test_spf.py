@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from reconciler.dns.push import merge_include
-from reconciler.dns.spf import SpfCheck, count_lookups, evaluate
+from reconciler.dns.spf import SpfCheck, count_lookups, evaluate, merge_include
 
 ZONE = {
     ("example.com", "TXT"): ["v=spf1 a mx include:_spf.relay.example -all", "other text"],

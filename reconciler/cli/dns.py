@@ -15,11 +15,13 @@ from reconciler.cli.output import (
     LockTimeoutOpt,
     NameserverOpt,
     TimeoutOpt,
+    err,
     out,
 )
 from reconciler.dns.formats import FORMATS, RENDERERS
-from reconciler.dns.lifecycle import StatusChange
+from reconciler.dns.lifecycle import StatusChange, spf_limit_warnings
 from reconciler.dns.lookup import DEFAULT_TIMEOUT
+from reconciler.dns.nsupdate import render_nsupdate
 from reconciler.dns.operations import applied_records, check_live, push_zone
 from reconciler.dns.results import OK, Result
 from reconciler.errors import PostformError
@@ -41,10 +43,17 @@ def records_cmd(
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "bind",
 ) -> ExitStatus:
     """Print the records the applied state needs published."""
-    if fmt not in RENDERERS:
+    if fmt not in FORMATS:
         raise PostformError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     manager = Manager.load(config)
-    out(RENDERERS[fmt](applied_records(manager, manager.state(), domain)))
+    state = manager.state()
+    records = applied_records(manager, state, domain)
+    for warning in spf_limit_warnings(state, records):
+        err(f"Warning: {warning}\n")
+    if fmt == "nsupdate":  # merges into what the last live check found
+        out(render_nsupdate(records, state.dns.get("verification", {})))
+    else:
+        out(RENDERERS[fmt](records))
     return ExitStatus.OK
 
 
@@ -130,6 +139,13 @@ def push_cmd(
         timeout=timeout,
         lock_timeout=lock_timeout,
     )
+    for cut, records in outcome.elsewhere.items():
+        names = sorted({r.name for r in records})
+        hint = f"push them with --zone {cut.zone}" if cut.served else "publish them there"
+        out(
+            f"Not in zone {outcome.zone}: {len(records)} record(s) at {', '.join(names)} are "
+            f"{cut.describe()}; {hint}.\n"
+        )
     if not outcome.ops:
         out(f"No changes: zone {outcome.zone} at {server} already holds postform's records.\n")
         return ExitStatus.OK

@@ -1,4 +1,5 @@
-"""Records -> the formats users feed their DNS: BIND zone fragments, JSON, octoDNS, nsupdate.
+"""Records -> the formats users feed their DNS: BIND zone fragments, JSON, octoDNS (and
+nsupdate, in reconciler/dns/nsupdate.py).
 
 Pure functions. TXT values longer than 255 bytes are split into several
 character-strings (RFC 7208 3.3, RFC 6376 3.6.2.2); receivers join them.
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.dns.records import DKIM, DMARC, RP_MX, Record
+from reconciler.dns.records import Record
 
 MAX_STRING = 255
 FORMATS = ("bind", "json", "octodns", "nsupdate")
@@ -126,26 +127,8 @@ def render_octodns(records: Iterable[Record]) -> str:
     return "\n".join(octodns_zone(z, rows) for z, rows in by_zone(records).items())
 
 
-def render_nsupdate(records: Iterable[Record]) -> str:
-    """An nsupdate(1) script. Names only postform writes (DKIM, DMARC, return-path MX) are
-    replaced whole; SPF is added beside what exists, so merge it by hand if needed."""
-    blocks = []
-    for zone, rows in by_zone(records).items():
-        lines = [f"zone {zone}."]
-        for r in rows:
-            if r.purpose in (DKIM, DMARC, RP_MX):
-                lines.append(f"update delete {r.name}. {r.type}")
-            else:
-                lines.append(f"; merge into any existing SPF record at {r.name}.")
-            lines.append(f"update add {r.name}. {r.ttl} {r.type} {rdata_text(r)}")
-        lines.append("send")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n" if blocks else ""
-
-
 RENDERERS = {
     "bind": render_bind,
     "json": render_json,
     "octodns": render_octodns,
-    "nsupdate": render_nsupdate,
 }

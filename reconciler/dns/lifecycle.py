@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.dns import spf
 from reconciler.dns.records import DKIM, Record
 from reconciler.dns.results import OK, Result
 from reconciler.policy import DKIM_STATUS, effective_status
@@ -48,6 +49,11 @@ def record_results(state: State, results: list[Result]) -> tuple[State, list[Sta
         )
         if result.status == OK:
             entry["verified_at"] = now
+        for key, seen in (("merged_lookups", result.merged_lookups), ("txt_set", result.txt_set)):
+            if seen is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = list(seen) if isinstance(seen, tuple) else seen
         history[record.key] = entry
         if record.purpose == DKIM:
             change = _move(state.resources, statuses, record.owner, result.status == OK)
@@ -70,6 +76,26 @@ def _move(
         return None
     statuses[address] = {"status": str(after), "created_at": res["computed"].get("created_at")}
     return StatusChange(address, str(before), str(after))
+
+
+def spf_limit_warnings(state: State, records: list[Record]) -> list[str]:
+    """SPF records the last check found at names postform merges into that would cost
+    more than RFC 7208's 10 DNS lookups with postform's include: `dns push` refuses them,
+    so say it before (in plan and `dns records`)."""
+    current = {r.key: r.value for r in records}
+    out = []
+    for key, entry in sorted(state.dns.get("verification", {}).items()):
+        lookups = entry.get("merged_lookups")
+        if current.get(key) != entry.get("value") or not isinstance(lookups, int):
+            continue
+        if lookups > spf.LOOKUP_LIMIT:
+            out.append(
+                f"the SPF record published at {key.split('/')[0]} would need {lookups} DNS "
+                f"lookups with postform's include merged (found by the check at "
+                f"{entry.get('checked_at')}), more than the {spf.LOOKUP_LIMIT} RFC 7208 "
+                "allows: `dns push` refuses that merge. Flatten or remove an include there."
+            )
+    return out
 
 
 def drift(state: State, records: list[Record]) -> list[str]:

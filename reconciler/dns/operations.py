@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.dns.lifecycle import StatusChange, record_results
@@ -13,6 +13,7 @@ from reconciler.dns.records import Record, records_for
 from reconciler.dns.results import Result
 from reconciler.dns.tsig import read_key_file
 from reconciler.dns.verify import verify
+from reconciler.dns.zonecut import ZoneCut, ZoneCuts
 from reconciler.errors import PostformError
 from reconciler.manager import Manager
 from reconciler.state.model import State
@@ -56,6 +57,8 @@ class PushOutcome:
     server: str
     ops: list[Op]
     sent: bool
+    # Records under the zone's name that another zone holds, by where they belong.
+    elsewhere: dict[ZoneCut, list[Record]] = field(default_factory=dict)
 
 
 def push_zone(
@@ -71,19 +74,34 @@ def push_zone(
     """Send RFC 2136 updates so `zone` holds exactly postform's records (merging SPF)."""
     zone = zone.lower().rstrip(".")
     key = read_key_file(key_file) if key_file else None
+    cuts = ZoneCuts(server, timeout)
+    if cuts.of(zone) != ZoneCut(zone, served=True):
+        raise PostformError(
+            f"{server} does not hold zone {zone}: {zone} is {cuts.of(zone).describe()}"
+        )
     with manager.backend.lock("dns push", lock_timeout):
         state = manager.backend.read()
-        wanted = [
+        under = [
             r
             for r in records_for(state.resources.values(), manager.config.dns_ttl)
             if r.name == zone or r.name.endswith("." + zone)
         ]
-        published = state.dns.get("published", {}).get(zone, [])
-        if not wanted and not published:
+        home = ZoneCut(zone, served=True)
+        wanted = [r for r in under if cuts.of(r.name) == home]
+        elsewhere: dict[ZoneCut, list[Record]] = {}
+        for r in under:
+            if cuts.of(r.name) != home:
+                elsewhere.setdefault(cuts.of(r.name), []).append(r)
+        published = [
+            row
+            for row in state.dns.get("published", {}).get(zone, [])
+            if cuts.of(row["name"]) == home  # an earlier push may have put it in the wrong zone
+        ]
+        if not under and not published:
             raise PostformError(f"postform has no records for zone {zone}")
         ops = plan_zone(wanted, published, Resolver(server, timeout))
         if not ops or dry_run:
-            return PushOutcome(zone, server, ops, sent=False)
+            return PushOutcome(zone, server, ops, sent=False, elsewhere=elsewhere)
         send(zone, ops, server, key, timeout)
         rows = [
             {
@@ -97,4 +115,4 @@ def push_zone(
         ]
         published_all = {**state.dns.get("published", {}), zone: rows}
         manager.observe(replace(state, dns={**state.dns, "published": published_all}))
-    return PushOutcome(zone, server, ops, sent=True)
+    return PushOutcome(zone, server, ops, sent=True, elsewhere=elsewhere)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.dns.lifecycle import drift
+from reconciler.dns.lifecycle import drift, spf_limit_warnings
 from reconciler.dns.records import RECORD_SOURCES, Record, records_for
 from reconciler.plan import Action, Change, DnsChange
 from reconciler.state.model import State
@@ -79,9 +80,20 @@ def activation_notes(changes: tuple[Change, ...]) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def dns_view(
-    changes: tuple[Change, ...], state: State, ttl: int
-) -> tuple[tuple[DnsChange, ...], tuple[str, ...], tuple[str, ...]]:
+@dataclass(frozen=True)
+class DnsView:
+    changes: tuple[DnsChange, ...]
+    notes: tuple[str, ...]
+    drift: tuple[str, ...]
+    warnings: tuple[str, ...]  # from the last live check: what `dns push` will refuse
+
+
+def dns_view(changes: tuple[Change, ...], state: State, ttl: int) -> DnsView:
     before = records_for(state.resources.values(), ttl)
     after = records_for(after_resources(changes, state.resources), ttl)
-    return dns_changes(before, after), activation_notes(changes), tuple(drift(state, before))
+    return DnsView(
+        dns_changes(before, after),
+        activation_notes(changes),
+        tuple(drift(state, before)),
+        tuple(spf_limit_warnings(state, before)),
+    )

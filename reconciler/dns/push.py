@@ -95,7 +95,7 @@ def _converge(record: Record, resolver: Resolver, stale: set[str]) -> list[Op]:
             *(Op("delete", record.name, "TXT", raw) for _, raw in live),
             Op("add", record.name, "TXT", ours, record.ttl),
         ]
-    return _converge_spf(record, live, stale)
+    return _converge_spf(record, live, stale, resolver)
 
 
 def _same_ttl(record: Record, resolver: Resolver) -> bool:
@@ -112,9 +112,14 @@ def _same_kind(record: Record, text: str) -> bool:
     return bool(spf.spf_records([text]))
 
 
-def _converge_spf(record: Record, live: list[tuple[str, str]], stale: set[str]) -> list[Op]:
+def _converge_spf(
+    record: Record, live: list[tuple[str, str]], stale: set[str], resolver: Resolver
+) -> list[Op]:
+    # A name's TXT records are one set with one TTL, and an added record sets it for all:
+    # the user's set (their SPF, a site-verification string) keeps its own.
+    ttl = resolver.ttl(record.name, "TXT") or record.ttl
     if not live:
-        return [Op("add", record.name, "TXT", rdata_text(record), record.ttl)]
+        return [Op("add", record.name, "TXT", rdata_text(record), ttl)]
     if len(live) > 1:
         raise DnsError(
             f"{record.name} has {len(live)} SPF records (an RFC 7208 permerror): "
@@ -123,24 +128,29 @@ def _converge_spf(record: Record, live: list[tuple[str, str]], stale: set[str]) 
     text, raw = live[0]
     include = record.value.split()[1]
     kept = " ".join(t for t in text.split() if t not in stale)
-    merged = kept if include in kept.split() else merge_include(kept, include)
+    merged = kept if include in kept.split() else spf.merge_include(kept, include)
     if merged == text:
         return []
+    _refuse_over_limit(record.name, text, merged, resolver)
     return [
         Op("delete", record.name, "TXT", raw),
-        Op(
-            "add", record.name, "TXT", rdata_text(_txt(merged, record.ttl, record.name)), record.ttl
-        ),
+        Op("add", record.name, "TXT", rdata_text(_txt(merged, ttl, record.name)), ttl),
     ]
 
 
-def merge_include(existing: str, include: str) -> str:
-    """Insert `include` before the record's `all` (or redirect), else at the end."""
-    terms = existing.split()
-    for i, term in enumerate(terms):
-        if term.lstrip("+-~?").lower() == "all" or term.lower().startswith("redirect="):
-            return " ".join([*terms[:i], include, *terms[i:]])
-    return " ".join([*terms, include])
+def _refuse_over_limit(name: str, text: str, merged: str, resolver: Resolver) -> None:
+    """Refuse, before anything is sent, a merge that takes the record past RFC 7208's
+    10 DNS lookups: every receiver would answer permerror for all of the domain's mail."""
+    after = spf.lookups_of(name, merged, resolver.query)
+    if after <= spf.LOOKUP_LIMIT:
+        return
+    before = spf.lookups_of(name, text, resolver.query)
+    raise DnsError(
+        f"refusing to merge postform's include into the SPF record at {name}: it costs "
+        f"{before} DNS lookup(s) now and would cost {after}, more than the "
+        f"{spf.LOOKUP_LIMIT} RFC 7208 allows (a permerror at every receiver). Published: "
+        f'"{text}". Flatten or remove an include there, then push again.'
+    )
 
 
 def _withdraw(old: dict[str, str], resolver: Resolver) -> list[Op]:
@@ -154,14 +164,9 @@ def _withdraw(old: dict[str, str], resolver: Resolver) -> list[Op]:
                 ops = [Op("delete", old["name"], "TXT", raw)]
                 if keep:
                     merged = " ".join(rest)
+                    ttl = resolver.ttl(old["name"], "TXT") or int(old["ttl"])
                     ops.append(
-                        Op(
-                            "add",
-                            old["name"],
-                            "TXT",
-                            rdata_text(_txt(merged, 0, old["name"])),
-                            int(old["ttl"]),
-                        )
+                        Op("add", old["name"], "TXT", rdata_text(_txt(merged, 0, old["name"])), ttl)
                     )
                 return ops
         return []

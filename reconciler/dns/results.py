@@ -16,6 +16,12 @@ class Result:
     status: str
     detail: str = ""
     found: tuple[str, ...] = field(default=())
+    # For an SPF record postform merges into: the DNS lookups it costs with postform's
+    # include in it (what `dns push` would publish); None for other records.
+    merged_lookups: int | None = None
+    # For the same records: every TXT string at the name and the set's TTL, as found, so
+    # `dns records --format nsupdate` can guard its merge on what is there.
+    txt_set: tuple[tuple[str, ...], int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -28,4 +34,5 @@ class Result:
             "status": self.status,
             "detail": self.detail,
             "found": list(self.found),
+            "merged_lookups": self.merged_lookups,
         }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 LOOKUP_LIMIT = 10
+VOID_LIMIT = 2  # RFC 7208 4.6.4: lookups that find no records
 _COUNTED = ("include", "a", "mx", "ptr", "exists", "redirect")
 Query = Callable[[str, str], list[str]]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -27,6 +28,7 @@ class SpfCheck:
     lookups: int = 0
     problems: list[str] = field(default_factory=list)
     includes: set[str] = field(default_factory=set)
+    voids: list[str] = field(default_factory=list)  # terms whose lookup found nothing
 
 
 def _terms(record: str) -> list[tuple[str, str, str]]:
@@ -55,19 +57,59 @@ def count_lookups(
     if domain in seen:
         check.problems.append(f"SPF include loop at {domain}")
         return
-    records = spf_records(query(domain, "TXT"))
+    texts = query(domain, "TXT")
+    records = spf_records(texts)
     if len(records) != 1:
         if len(records) > 1:
             check.problems.append(f"{domain} has {len(records)} SPF records (permerror)")
         elif seen:
             check.problems.append(f"include:{domain} has no SPF record (permerror at receivers)")
+            if not texts:
+                check.voids.append(f"include:{domain}")
         return
-    for _, name, arg in _terms(records[0]):
+    count_terms(domain, records[0], query, check, seen | {domain})
+
+
+def count_terms(
+    domain: str, record: str, query: Query, check: SpfCheck, seen: frozenset[str]
+) -> None:
+    """count_lookups for the record `record` published at `domain`; also notes each
+    a/mx/exists term whose lookup finds nothing (a void lookup, of which receivers allow
+    two). Macros are not expanded: such terms are counted, not looked up."""
+    for _, name, arg in _terms(record):
         if name in _COUNTED:
             check.lookups += 1
-        if name in ("include", "redirect") and arg and check.lookups <= LOOKUP_LIMIT:
+        if check.lookups > LOOKUP_LIMIT:
+            continue  # already a permerror: no need to walk further
+        if name in ("include", "redirect") and arg:
             check.includes.add(arg.lower())
-            count_lookups(arg.lower(), query, check, seen | {domain})
+            count_lookups(arg.lower(), query, check, seen)
+        elif name in ("a", "mx", "exists") and "%" not in arg and len(check.voids) <= VOID_LIMIT:
+            target = arg.lower() if name == "exists" else _target(arg, domain)[0]
+            if _void(name, target, query):
+                check.voids.append(f"{name}:{target}")
+
+
+def _void(mechanism: str, target: str, query: Query) -> bool:
+    if mechanism == "mx":
+        return not query(target, "MX")
+    return not query(target, "A") and (mechanism == "exists" or not query(target, "AAAA"))
+
+
+def merge_include(existing: str, include: str) -> str:
+    """Insert `include` before the record's `all` (or redirect), else at the end."""
+    terms = existing.split()
+    for i, term in enumerate(terms):
+        if term.lstrip("+-~?").lower() == "all" or term.lower().startswith("redirect="):
+            return " ".join([*terms[:i], include, *terms[i:]])
+    return " ".join([*terms, include])
+
+
+def lookups_of(domain: str, record: str, query: Query) -> int:
+    """The DNS lookups `record`, published at `domain`, costs a receiver."""
+    check = SpfCheck()
+    count_terms(domain, record, query, check, frozenset({domain}))
+    return check.lookups
 
 
 def evaluate(domain: str, ip: Address, query: Query, depth: int = 0) -> str:

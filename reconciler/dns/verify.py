@@ -92,7 +92,7 @@ def _mx(record: Record, resolver: Resolver, relay: Mapping[str, Any]) -> Result:
 def _spf(record: Record, resolver: Resolver, relay: Mapping[str, Any]) -> Result:
     found = spf.spf_records(resolver.txt(record.name))
     if not found:
-        return Result(record, MISSING, "no v=spf1 record")
+        return Result(record, MISSING, "no v=spf1 record", txt_set=_txt_set(record, resolver))
     if len(found) > 1:
         return Result(
             record, MISMATCH, f"{len(found)} SPF records (RFC 7208: permerror)", tuple(found)
@@ -105,10 +105,37 @@ def _spf(record: Record, resolver: Resolver, relay: Mapping[str, Any]) -> Result
             f"needs {check.lookups} DNS lookups, more than the {spf.LOOKUP_LIMIT} "
             "RFC 7208 allows (permerror at receivers)"
         )
+    if len(check.voids) > spf.VOID_LIMIT:
+        problems.append(
+            f"{len(check.voids)} void DNS lookups ({', '.join(check.voids)} find no records), "
+            f"more than the {spf.VOID_LIMIT} RFC 7208 section 4.6.4 allows (permerror at "
+            "receivers)"
+        )
     problems += _authorisation(record, resolver, relay, check)
+    merged = _merged_lookups(record, found[0], check, resolver)
+    txt_set = _txt_set(record, resolver)
     if problems:
-        return Result(record, MISMATCH, "; ".join(problems), tuple(found))
-    return Result(record, OK, f"{check.lookups} DNS lookup(s)", tuple(found))
+        return Result(record, MISMATCH, "; ".join(problems), tuple(found), merged, txt_set)
+    return Result(record, OK, f"{check.lookups} DNS lookup(s)", tuple(found), merged, txt_set)
+
+
+def _txt_set(record: Record, resolver: Resolver) -> tuple[tuple[str, ...], int] | None:
+    if record.purpose not in (SPF, RP_SPF):
+        return None
+    return tuple(resolver.txt(record.name)), resolver.ttl(record.name, "TXT") or record.ttl
+
+
+def _merged_lookups(
+    record: Record, found: str, check: spf.SpfCheck, resolver: Resolver
+) -> int | None:
+    """What the published record would cost with postform's include merged in (the
+    record `dns push` would write), for the names postform shares with the user."""
+    if record.purpose not in (SPF, RP_SPF):
+        return None
+    include = record.value.split()[1]
+    if include in found.split():
+        return check.lookups
+    return spf.lookups_of(record.name, spf.merge_include(found, include), resolver.query)
 
 
 def _authorisation(
