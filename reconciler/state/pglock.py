@@ -15,6 +15,7 @@ from reconciler.errors import StateError, StateLockedError
 from reconciler.state.lockinfo import LockInfo, held_message
 
 POLL_SECONDS = 0.1
+HOLDER_WAIT = 1.0  # seconds a refusal waits for the holder to name itself
 Guard = Callable[[Callable[[], Any]], Any]
 
 
@@ -34,11 +35,12 @@ class AdvisoryLock:
     @contextmanager
     def hold(self, operation: str, timeout: float) -> Iterator[LockInfo]:
         deadline = time.monotonic() + timeout
-        while not self.guard(
-            lambda: self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
-        ):
+        while not self._try():
             if time.monotonic() >= deadline:
-                raise StateLockedError(held_message(self.holder(), timeout))
+                holder = self._holder_soon()
+                if holder is None and self._try():
+                    break  # released while we looked for who held it
+                raise StateLockedError(held_message(holder, timeout))
             time.sleep(POLL_SECONDS)
         info = LockInfo.new(operation)
         self.guard(
@@ -68,6 +70,24 @@ class AdvisoryLock:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         except psycopg.Error:
             pass  # the connection is gone: the server released the lock with it
+
+    def _try(self) -> bool:
+        return bool(
+            self.guard(
+                lambda: self.conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (self.key,)
+                ).fetchone()[0]
+            )
+        )
+
+    def _holder_soon(self) -> LockInfo | None:
+        """Who holds the lock. The holder names itself in a statement right after taking
+        it, so a refusal that lands in between waits (up to HOLDER_WAIT) for that row
+        rather than saying nothing of who holds it."""
+        end = time.monotonic() + HOLDER_WAIT
+        while (info := self.holder()) is None and time.monotonic() < end:
+            time.sleep(POLL_SECONDS / 5)
+        return info
 
     def holder(self) -> LockInfo | None:
         row = self.guard(
