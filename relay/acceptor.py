@@ -2,9 +2,10 @@
 and the 250 that promises it will be delivered.
 
 It adds Date and Message-ID when missing, DKIM-signs with the sender domain's newest
-ACTIVE key, prepends Received, stores the message with its envelope (the 250 is sent
-only once it is on disk), wakes the delivery worker and logs `accepted`. (Its recipients
-were counted against the daily limit at RCPT.)
+ACTIVE key (for a null-sender message, the domain nullsender.py picks), prepends
+Received, stores the message with its envelope (the 250 is sent only once it is on
+disk), wakes the delivery worker and logs `accepted`. (Its recipients were counted
+against the daily limit at RCPT.)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay import message as msg
+from relay import nullsender
 from relay import replies as R
 from relay.backlog import Backlog
 from relay.contract.addresses import domain_of
@@ -39,6 +41,7 @@ class Submission:
     helo: str
     tls: str | None  # the TLS version, when the session is encrypted
     body: str | None = None  # MAIL's BODY= (7BIT or 8BITMIME), passed on to the next hop
+    dkim_domain: str | None = None  # signed for this domain, not the From: one (nullsender.py)
 
 
 class Signers:
@@ -91,7 +94,7 @@ class Acceptor:
         queue_id = new_queue_id()
         hostname = policy.relay.hostname
         message = msg.added_headers(sub.fields, hostname, now) + sub.data
-        domain = domain_of(sub.sender)
+        domain = domain_of(sub.sender) if sub.dkim_domain is None else sub.dkim_domain
         key = policy.signing.get(domain)
         if key is not None:
             signer = await self.signers.get(key)
@@ -138,6 +141,7 @@ class Acceptor:
             recipients=len(sub.rcpt_tos),
             size=len(received) + len(message),
             dkim=f"{domain}/{key.selector}" if key else None,
+            **({} if sub.mail_from else {"mail_from": nullsender.NULL}),
             **({} if key else {"unsigned": f"no ACTIVE DKIM selector for {domain}"}),
         )
         return R.S250_QUEUED.format(queue_id=queue_id)

@@ -268,7 +268,10 @@ class DeliveryWorker:
         return replies, host
 
     def _return_path(self, spooled: SpooledMessage) -> str | None:
-        """The return path domain declared for the message's sending domain, if any."""
+        """The return path domain declared for the message's sending domain, if any; never
+        for a null-sender message (a bounce goes out with MAIL FROM:<>, nullsender.py)."""
+        if spooled.envelope.get("mail_from") == "":
+            return None
         sender_domain = str(spooled.envelope.get("from", "")).rpartition("@")[2].lower()
         declared = self.policy().domains.get(sender_domain)
         return declared.return_path or None if declared is not None else None

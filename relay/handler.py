@@ -14,6 +14,7 @@ from typing import Any, cast
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from relay import message as msg
+from relay import nullsender
 from relay import replies as R
 from relay.acceptor import Acceptor, Submission
 from relay.admission import Admission
@@ -151,7 +152,11 @@ class RelayHandler:
         if current is None or current.password_hash != cred.password_hash:
             session.authenticated = False  # removed or rotated by a later apply
             return self._reject(session, "MAIL", R.S530_CREDENTIAL_REVOKED, address, user=cred.user)
-        reply = self._sender_reply(policy, cred.user, normalize(address), header=False)
+        reply = (
+            None  # a bounce: its recipients are checked at RCPT (nullsender.py)
+            if nullsender.is_null(address)
+            else self._sender_reply(policy, cred.user, normalize(address), header=False)
+        )
         if reply is not None:
             return self._reject(session, "MAIL", reply, address, user=cred.user)
         # Only a MAIL that passed its checks takes from the rate, from the user's share
@@ -182,6 +187,11 @@ class RelayHandler:
             reply = R.S452_TOO_MANY_RECIPIENTS.format(limit=policy.limits.max_recipients)
             return self._reject(session, "RCPT", reply, sender)
         target = normalize(address)
+        if nullsender.is_null(envelope.mail_from):
+            user = _credential(session).user
+            refusal = nullsender.recipient_reply(policy, user, envelope, address)
+            if refusal is not None:
+                return self._reject(session, "RCPT", refusal, sender, recipient=target)
         reason = self.admission.suppression_reason(policy, target)
         if reason is not None:
             reply = R.S550_SUPPRESSED.format(address=address, reason=reason)
@@ -243,11 +253,12 @@ class RelayHandler:
         if not sender.isascii():
             return self._reject(session, "DATA", R.S550_FROM_NOT_ASCII, sender_env)
         reply = self._sender_reply(policy, cred.user, sender, header=True)
+        reply = nullsender.data_reply(policy, cred.user, envelope, sender, reply)
         if reply is not None:
             return self._reject(session, "DATA", reply, sender_env, user=cred.user)
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         submission = Submission(
-            mail_from=sender_env,
+            mail_from=nullsender.spooled(sender_env),
             rcpt_tos=list(envelope.rcpt_tos),
             data=data,
             fields=fields,
@@ -257,5 +268,6 @@ class RelayHandler:
             helo=session.host_name or "",
             tls=ssl_object.version() if ssl_object is not None else None,
             body=_body(envelope.mail_options),
+            dkim_domain=nullsender.signing_domain(policy, cred.user, envelope, sender),
         )
         return await self.acceptor.accept(policy, submission)

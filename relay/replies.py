@@ -48,6 +48,16 @@ S550_SENDER_NOT_APPROVED = "550 5.7.1 Sender <{address}> is not an approved send
 S550_SENDER_NOT_ALLOWED = "550 5.7.1 Sender <{address}> is not approved for user {user}"
 S550_FROM_NOT_APPROVED = "550 5.7.1 From: header address <{address}> is not an approved sender"
 S550_FROM_NOT_ALLOWED = "550 5.7.1 From: header address <{address}> is not approved for user {user}"
+# A null-sender message (MAIL FROM:<>, a bounce) goes only to the login's own addresses
+# (relay/nullsender.py).
+S550_NULL_SENDER_RECIPIENT = (
+    "550 5.7.1 Sender <> (a bounce) may go only to addresses user {user} may send as,"
+    " not to <{address}>"
+)
+S550_NULL_SENDER_REFUSED = (
+    "550 5.7.1 Message refused: sender <> (a bounce) may go only to addresses user {user}"
+    " may send as, and <{address}> is not one"
+)
 S550_FROM_COUNT = "550 5.6.0 A message needs exactly one From: header with one address ({found})"
 S550_SUPPRESSED = "550 5.1.1 Recipient <{address}> is on the suppression list ({reason})"
 S550_BARE_LINE_ENDING = (
