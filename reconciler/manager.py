@@ -28,12 +28,14 @@ from reconciler.errors import (
     StateError,
 )
 from reconciler.plan import Action, Plan
+from reconciler.planfacts import plan_facts
 from reconciler.planner import check_not_stale, make_plan
 from reconciler.policy import DKIM_STATUS, policy_for
 from reconciler.policydrift import policy_difference
 from reconciler.relaysite import relay_site
 from reconciler.render.jsonplan import plan_from_json, render_json
-from reconciler.safety import raise_if_unsafe
+from reconciler.retirement import DEFAULT_RETENTION_DAYS
+from reconciler.safety import assess, raise_if_refused
 from reconciler.secrets import StateSecrets
 from reconciler.state.backend import StateBackend
 from reconciler.state.model import State, StateVersion
@@ -123,14 +125,16 @@ class Manager:
             "another state.name to start a new state on purpose."
         )
 
-    def plan(self, replace: Collection[str] = (), destroy: bool = False) -> Plan:
+    def plan(
+        self, replace: Collection[str] = (), destroy: bool = False, allow_destructive: bool = False
+    ) -> Plan:
         state = self.read()
         the_plan = make_plan(
-            self.config, state, replace=replace, destroy=destroy, runtime=self._runtime(state)
+            self.config, state, replace=replace, destroy=destroy, **self._facts(state)
         )
         if the_plan.empty and not destroy:
             the_plan = dataclasses.replace(the_plan, policy=self._policy_problem(state))
-        return self._passphrase_note(the_plan)
+        return self._passphrase_note(_assessed(the_plan, state, allow_destructive))
 
     def _policy_problem(self, state: State) -> str | None:
         """How the published relay policy differs from what the state says (a no-change
@@ -156,19 +160,10 @@ class Manager:
         )
         return dataclasses.replace(the_plan, notes=(*the_plan.notes, note))
 
-    def _runtime(self, state: State) -> dict[str, Any]:
-        """Facts shown in the plan and never changed by it: a new state, and the
-        suppressions the relay learned."""
-        from relay.store.sqlite import learned_count  # the relay's store, read-only
-
-        runtime: dict[str, Any] = {}
-        if not state.exists:
-            runtime["new_state"] = self.backend.describe()
+    def _facts(self, state: State) -> dict[str, Any]:
         relay = state.resources.get("relay", {}).get("attributes", {})
-        learned = learned_count(self.site().data_dir(relay.get("data_dir")))
-        if learned is not None:
-            runtime["learned_suppressions"] = learned
-        return runtime
+        data_dir = self.site().data_dir(relay.get("data_dir"))
+        return plan_facts(state, self.backend.describe(), data_dir, DEFAULT_RETENTION_DAYS)
 
     def save_plan(self, plan: Plan, path: Path) -> None:
         try:
@@ -182,13 +177,13 @@ class Manager:
         operation = "destroy" if request.destroy else "apply"
         with self.backend.lock(operation, request.lock_timeout):
             state = self.read()
-            the_plan = self._plan_for(request, state)
+            the_plan = _assessed(self._plan_for(request, state), state, request.allow_destructive)
             ui.show_plan(the_plan)
             if the_plan.empty:
                 self._ensure_published(state, ui)
                 self._write_dns(state, ui)  # keeps the folder current (e.g. after a TTL change)
                 return state
-            self._check(request, the_plan, state)
+            self._check(request, the_plan)
             if not (request.auto_approve or request.plan_file) and not ui.confirm():
                 raise ApplyAborted("Apply cancelled: nothing was changed.")
             kept: list[Path | None] = [None]
@@ -218,7 +213,7 @@ class Manager:
                 state,
                 replace=request.replace,
                 destroy=request.destroy,
-                runtime=self._runtime(state),
+                **self._facts(state),
             )
         try:
             text = request.plan_file.read_text(encoding="utf-8")
@@ -230,9 +225,8 @@ class Manager:
         check_not_stale(saved, state, str(request.plan_file))
         return saved
 
-    def _check(self, request: ApplyRequest, the_plan: Plan, state: State) -> None:
-        if not (request.allow_destructive or request.destroy):
-            raise_if_unsafe(the_plan, state.resources, state.dns.get(DKIM_STATUS, {}))
+    def _check(self, request: ApplyRequest, the_plan: Plan) -> None:
+        raise_if_refused(the_plan)
         out = request.credentials_out
         if out is not None and not out.parent.is_dir():
             raise PostformError(
@@ -279,6 +273,16 @@ class Manager:
 
     def history(self) -> list[StateVersion]:
         return self.backend.history()
+
+
+def _assessed(the_plan: Plan, state: State, allow_destructive: bool) -> Plan:
+    """The safety check's verdict on the plan: `plan` shows it, `apply` enforces it."""
+    return assess(
+        the_plan,
+        state.resources,
+        state.dns.get(DKIM_STATUS, {}),
+        allow_destructive=allow_destructive,
+    )
 
 
 def _turned_on(before: State, after: State) -> bool:

@@ -75,6 +75,12 @@ class Plan:
     # Why the published relay policy will be written again although no resource changes
     # (missing, damaged, or not what the state says): None when it is as it should be.
     policy: str | None = None
+    # Why `apply` refuses this plan (reconciler/safety.py), as plan and apply both find it;
+    # `allow_destructive`: made with --allow-destructive, the refusals shown as overridden.
+    refusals: tuple[str, ...] = ()
+    allow_destructive: bool = False
+    # The zones holding the drifted records: publishing them there again fixes the drift.
+    drift_zones: tuple[str, ...] = ()
 
     @cached_property
     def _actions(self) -> Counter[Action]:
@@ -97,6 +103,11 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.changes
+
+    @property
+    def refused(self) -> bool:
+        """`apply` refuses this plan: the safety check found reasons, not overridden."""
+        return bool(self.refusals) and not self.allow_destructive
 
     @property
     def has_work(self) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.retirement import RETIRED_AT
 from reconciler.state.model import State
 from relay.contract.dkim import DkimStatus
 from relay.contract.policy import Credential, DomainPolicy, RelayPolicy, SigningKey
@@ -70,7 +71,9 @@ def build_policy(
         revision=revision,
         relay=relay_settings(relay["attributes"] if relay else {}),
         limits=Limits(**limits["attributes"]) if limits else Limits(),
-        domains=_domains(by_type.get("domain", []), by_type.get("dkim", []), observed or {}),
+        domains=_domains(
+            by_type.get("domain", []), _signing(by_type.get("dkim", [])), observed or {}
+        ),
         senders=frozenset(r["name"] for r in by_type.get("sender", [])),
         users={r["name"]: _senders(r["attributes"]) for r in by_type.get("user", [])},
         credentials=_credentials(by_type.get("credential", [])),
@@ -96,6 +99,12 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         store=(attrs.get("store") or {}).get("backend", "embedded"),
         sessions=SessionSettings(**(attrs.get("sessions") or {})),
     )
+
+
+def _signing(dkim: Iterable[StoredResource]) -> list[StoredResource]:
+    """The selectors that may sign: a retired one (reconciler/retirement.py) keeps its DNS
+    record for a while, but the relays no longer hold its key."""
+    return [r for r in dkim if not r["attributes"].get(RETIRED_AT)]
 
 
 def _senders(attrs: Mapping[str, Any]) -> frozenset[str] | None:

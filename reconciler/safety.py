@@ -1,14 +1,17 @@
-"""Refuse plans that destroy too much, with the numbers and the remedy."""
+"""Refuse plans that destroy too much, with the numbers and the remedy. `plan` shows the
+refusal (`assess`), `apply` enforces it (`raise_if_refused`): one check, the same inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import UnsafePlanError
-from reconciler.plan import Action, Plan
+from reconciler.plan import Action, Change, Plan
 from reconciler.policy import effective_status
+from reconciler.retirement import RETIRED_AT
 from relay.contract.dkim import DkimStatus
 
 DESTROY_THRESHOLD = 0.30
@@ -95,9 +98,7 @@ def _active_selectors_lost(
     for domain, addrs in active.items():
         if domain in doomed:
             continue  # reported by _signing_domains_lost
-        keep = [
-            a for a in addrs if a.endswith("#new") or a not in hit or hit[a].action is Action.UPDATE
-        ]
+        keep = [a for a in addrs if a.endswith("#new") or a not in hit or _still_signs(hit[a])]
         if not keep:
             lost_all.append(domain)
     if not lost_all:
@@ -111,6 +112,39 @@ def _active_selectors_lost(
     ]
 
 
+def assess(
+    plan: Plan,
+    stored: Mapping[str, Mapping[str, Any]],
+    observed: Mapping[str, Any] | None = None,
+    *,
+    allow_destructive: bool = False,
+) -> Plan:
+    """The plan with why `apply` refuses it: what `plan` shows and `apply` enforces, from
+    the same inputs. A destroy plan (`postform destroy`, `plan --destroy`) is not checked:
+    destroying everything is what it is for, and it is never made by editing the config."""
+    reasons = () if plan.destroy else tuple(unsafe_reasons(plan, stored, observed))
+    return dataclasses.replace(plan, refusals=reasons, allow_destructive=allow_destructive)
+
+
+def refusal_message(reasons: Sequence[str]) -> str:
+    return (
+        "refusing to apply: the plan "
+        + "; it ".join(reasons)
+        + ". Rerun with --allow-destructive if this is intended."
+    )
+
+
+def raise_if_refused(plan: Plan) -> None:
+    """Apply's check, on a plan `assess` saw."""
+    if plan.refused:
+        raise UnsafePlanError(refusal_message(plan.refusals))
+
+
+def _still_signs(change: Change) -> bool:
+    """An update keeps a selector signing, unless it retires it (reconciler/retirement.py)."""
+    return change.action is Action.UPDATE and not (change.after or {}).get(RETIRED_AT)
+
+
 def raise_if_unsafe(
     plan: Plan,
     stored: Mapping[str, Mapping[str, Any]],
@@ -118,8 +152,4 @@ def raise_if_unsafe(
 ) -> None:
     reasons = unsafe_reasons(plan, stored, observed)
     if reasons:
-        raise UnsafePlanError(
-            "refusing to apply: the plan "
-            + "; it ".join(reasons)
-            + ". Rerun with --allow-destructive if this is intended."
-        )
+        raise UnsafePlanError(refusal_message(reasons))

@@ -121,7 +121,7 @@ class Acceptor:
             "from": sub.sender,
             "received_at": now,
             "peer": sub.peer,
-            "dkim": key.selector if key else None,
+            "dkim": f"{domain}/{key.selector}" if key else None,  # what plan waits on
         }
         if sub.body is not None:
             envelope["body"] = sub.body

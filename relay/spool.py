@@ -130,6 +130,29 @@ def read_spool_file(path: Path) -> SpooledMessage:
     return SpooledMessage(envelope.pop("queue_id"), envelope, message)
 
 
+def queued_signatures(root: Path) -> dict[str, int] | None:
+    """How many queued messages each DKIM key ("domain/selector") signed, read from the
+    spool headers under `root` (a data folder's spool/); None when there is no spool
+    here. What `plan` waits on before it removes a retired selector's record."""
+    queue = root / "queue"
+    if not queue.is_dir():
+        return None
+    counts: dict[str, int] = {}
+    for path in queue.iterdir():
+        try:
+            with path.open("rb") as spooled:
+                magic, head = spooled.readline(64), spooled.readline(65_536)
+            envelope = json.loads(head) if magic == MAGIC else {}
+        except (OSError, ValueError):
+            continue  # being removed, or not a spool file
+        key = envelope.get("dkim") if isinstance(envelope, dict) else None
+        if isinstance(key, str) and key:
+            if "/" not in key:  # written before the domain was recorded with the selector
+                key = f"{str(envelope.get('from', '')).rpartition('@')[2].lower()}/{key}"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def _load_syncfs() -> Callable[[int], int] | None:
     """libc's syncfs(2) (Linux): one call makes every file written so far durable."""
     try:

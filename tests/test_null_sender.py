@@ -103,7 +103,7 @@ def test_a_bounce_to_the_users_own_address_is_queued_and_signed_for_that_domain(
     assert envelope["mail_from"] == ""  # goes on as MAIL FROM:<>
     assert envelope["rcpt_tos"] == ["billing@example.com"]
     assert envelope["from"] == f"MAILER-DAEMON@{SATELLITE}"
-    assert envelope["dkim"] == "ed"
+    assert envelope["dkim"] == "example.com/ed"  # the key, as plan reads it
     signed = relay.spooled(queue_id).split(b"\r\n", 3)[3]  # past the Received header
     assert b"DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.com;" in signed
     assert dkimpy_verifies(signed, dns_records(relay))

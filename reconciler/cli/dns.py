@@ -106,6 +106,12 @@ def refresh(
     nameserver: NameserverOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     lock_timeout: LockTimeoutOpt = 0.0,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 2 when a record is not ok (missing, drifted)."
+        ),
+    ] = False,
 ) -> ExitStatus:
     """Check every applied record live and record the results (DKIM status, drift)."""
     results, moves = check_live(Manager.load(config), nameserver, timeout, lock_timeout, None)
@@ -114,7 +120,14 @@ def refresh(
     for r in bad:
         out(f"  {r.status}: {r.record.name} {r.record.type} ({r.record.purpose}) {r.detail}\n")
     out(_moves(moves))
-    return ExitStatus.OK
+    zones = sorted({r.record.zone for r in bad})
+    if zones:
+        push = ", ".join(f"`postform dns push --server PRIMARY --zone {z}`" for z in zones)
+        out(
+            f"Publish them ({push}, or what `postform dns records` prints), then run "
+            "`postform refresh` again.\n"
+        )
+    return ExitStatus.CHANGES if detailed_exitcode and bad else ExitStatus.OK
 
 
 @dns_app.command("push")
@@ -126,6 +139,9 @@ def push_cmd(
         Path | None, typer.Option("--tsig-key-file", help="BIND key file (tsig-keygen).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, do not send.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite records postform did not publish.")
+    ] = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> ExitStatus:
@@ -136,6 +152,7 @@ def push_cmd(
         zone,
         tsig_key_file,
         dry_run=dry_run,
+        force=force,
         timeout=timeout,
         lock_timeout=lock_timeout,
     )

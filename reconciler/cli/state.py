@@ -1,4 +1,5 @@
-"""`postform show | state list | state show | state history | force-unlock`."""
+"""`postform show | state list | show | history | pull | push | rekey | rm | mv`,
+`postform force-unlock` and `postform import`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from relay.contract.errors import ExitStatus
 from relay.contract.sealing import read_passphrase
 
 state_app = typer.Typer(
-    rich_markup_mode=None, help="Inspect the stored state.", no_args_is_help=True
+    rich_markup_mode=None, help="Inspect and administer the stored state.", no_args_is_help=True
 )
 
 
@@ -134,6 +135,55 @@ def state_push(
     return ExitStatus.OK
 
 
+@state_app.command("rm")
+def state_rm(
+    addresses: Annotated[
+        list[str], typer.Argument(help="What to forget, e.g. 'dkim[\"example.com/s1\"]'.")
+    ],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> ExitStatus:
+    """Forget resources (a user's credentials with it): DNS and the relays' runtime data are
+    not touched; the next plan creates what the config still declares."""
+    manager = Manager.load(config)
+    stored, gone = stateadmin.remove(manager, addresses, lock_timeout)
+    for address in gone:
+        out(f"Removed {address}\n")
+    out(
+        f"Forgot {len(gone)} resource(s) at serial {stored.serial} of the "
+        f"{manager.backend.describe()}, and published the relay policy. Nothing was destroyed;"
+        " DNS records pushed for them stay, and are no longer postform's.\n"
+    )
+    if any(a.startswith(("dkim[", "credential[")) for a in gone):
+        out(
+            "Their private keys and password hashes lived only in the state: they are gone "
+            "with it (the state's backup keeps the previous version).\n"
+        )
+    return ExitStatus.OK
+
+
+@state_app.command("mv")
+def state_mv(
+    source: Annotated[str, typer.Argument(help="e.g. 'user[\"app\"]'.")],
+    destination: Annotated[str, typer.Argument(help="e.g. 'user[\"billing\"]'.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> ExitStatus:
+    """Rename a user (its credentials move with it) or a credential, keeping usernames and
+    password hashes: no password changes."""
+    manager = Manager.load(config)
+    stored, moved = stateadmin.move(manager, source, destination, lock_timeout)
+    for old, new in moved:
+        out(f"Moved {old} to {new}\n")
+    out(
+        f"Moved {len(moved)} resource(s) at serial {stored.serial} of the "
+        f"{manager.backend.describe()}, and published the relay policy. Usernames and "
+        "passwords are unchanged; rename them in the config too, or the next plan "
+        "destroys and creates them.\n"
+    )
+    return ExitStatus.OK
+
+
 def force_unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock ID that the lock error printed.")],
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -149,6 +199,9 @@ def force_unlock(
 
 
 def register(app: typer.Typer) -> None:
+    from reconciler.cli.adopt import import_cmd
+
     app.command()(show)
+    app.command("import")(import_cmd)
     app.add_typer(state_app, name="state")
     app.command("force-unlock")(force_unlock)

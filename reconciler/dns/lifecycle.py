@@ -5,6 +5,11 @@ applied key; ACTIVE -> NEEDS_ATTENTION when a verified record disappears or
 changes (signing with a key receivers cannot find only fails DKIM). Selectors
 with `activation: immediate` stay ACTIVE. Every result is kept under
 state.dns["verification"], so `plan` can report drift without querying DNS.
+
+A check also looks at the names of declared selectors not applied yet: a DKIM key
+published there was made elsewhere (another provider's), and is kept as a FOREIGN
+observation, so `plan` can say `postform import` adopts it rather than apply making a
+key `dns push` would have to overwrite.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from reconciler.dns.results import OK, Result
 from reconciler.policy import DKIM_STATUS, effective_status
 from reconciler.state.model import Resources, State
 from relay.contract.dkim import DkimStatus
+
+FOREIGN = "foreign"  # a DKIM key postform did not make, at a selector not applied yet
+SEEN_OK = "seen_ok"  # the last records verified live at a key: postform's, as published
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,9 @@ def record_results(state: State, results: list[Result]) -> tuple[State, list[Sta
         record = result.record
         entry = dict(history.get(record.key, {}))
         if entry.get("value") != record.value:
-            entry = {}  # a new key or value: its history starts again
+            # A new key or value: its history starts again, but what was seen live as
+            # postform's record stays postform's (dns push replaces it without --force).
+            entry = {k: v for k, v in entry.items() if k == SEEN_OK}
         entry.update(
             status=result.status,
             checked_at=now,
@@ -49,6 +59,9 @@ def record_results(state: State, results: list[Result]) -> tuple[State, list[Sta
         )
         if result.status == OK:
             entry["verified_at"] = now
+            if result.found:
+                kept = [v for v in entry.get(SEEN_OK, []) if v != result.found[0]]
+                entry[SEEN_OK] = [*kept, result.found[0]][-3:]
         for key, seen in (("merged_lookups", result.merged_lookups), ("txt_set", result.txt_set)):
             if seen is None:
                 entry.pop(key, None)
@@ -76,6 +89,36 @@ def _move(
         return None
     statuses[address] = {"status": str(after), "created_at": res["computed"].get("created_at")}
     return StatusChange(address, str(before), str(after))
+
+
+def record_foreign(state: State, seen: dict[str, tuple[str, list[str]]]) -> State:
+    """`seen`: record key -> (selector address, DKIM records found at its name) for the
+    declared selectors not applied yet that were looked at; an empty list clears what an
+    earlier check found."""
+    if not seen:
+        return state
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    history = dict(state.dns.get("verification", {}))
+    for key, (owner, found) in seen.items():
+        if found:
+            history[key] = {
+                "status": FOREIGN,
+                "checked_at": now,
+                "owner": owner,
+                "found": list(found),
+                "detail": "a DKIM key postform did not make (another provider's?)",
+            }
+        elif history.get(key, {}).get("status") == FOREIGN:
+            del history[key]
+    return replace(state, dns={**state.dns, "verification": history})
+
+
+def foreign_seen(state: State, key: str) -> dict[str, Any] | None:
+    """The last check's FOREIGN observation at a record key, if any."""
+    entry = state.dns.get("verification", {}).get(key)
+    if isinstance(entry, dict) and entry.get("status") == FOREIGN and entry.get("found"):
+        return entry
+    return None
 
 
 def spf_limit_warnings(state: State, records: list[Record]) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.dns.lifecycle import StatusChange, record_results
-from reconciler.dns.lookup import Resolver
+from reconciler.dns.foreign import foreign_records, refusal
+from reconciler.dns.lifecycle import StatusChange, record_foreign, record_results
+from reconciler.dns.lookup import DnsError, Resolver
 from reconciler.dns.push import Op, plan_zone, send
-from reconciler.dns.records import Record, records_for
+from reconciler.dns.records import DKIM, Record, records_for
 from reconciler.dns.results import Result
 from reconciler.dns.tsig import read_key_file
 from reconciler.dns.verify import verify
@@ -45,10 +46,35 @@ def check_live(
             )
         records = applied_records(manager, state, domain)
         relay = state.resources.get("relay", {}).get("attributes", {})
-        results = verify(records, Resolver(nameserver, timeout), relay)
+        resolver = Resolver(nameserver, timeout)
+        results = verify(records, resolver, relay)
         new_state, moves = record_results(state, results)
+        new_state = record_foreign(new_state, _pending_dkim(manager, state, domain, resolver))
         manager.observe(new_state)
     return results, moves
+
+
+def _pending_dkim(
+    manager: Manager, state: State, domain: str | None, resolver: Resolver
+) -> dict[str, tuple[str, list[str]]]:
+    """What is published at the names of declared selectors not applied yet: record key
+    -> (address, DKIM records found). A name that cannot be asked (a zone the server
+    does not hold) is left out: these names are not postform's yet."""
+    seen: dict[str, tuple[str, list[str]]] = {}
+    for name, body in manager.config.domains.items():
+        if domain is not None and name != domain.lower():
+            continue
+        for key in body["dkim"]:
+            address = f'dkim["{name}/{key["selector"]}"]'
+            if address in state.resources:
+                continue
+            fqdn = f"{key['selector']}._domainkey.{name}"
+            try:
+                found = [t for t in resolver.txt(fqdn) if "p=" in t]
+            except DnsError:
+                continue
+            seen[f"{fqdn}/TXT/{DKIM}"] = (address, found)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -70,8 +96,12 @@ def push_zone(
     dry_run: bool,
     timeout: float,
     lock_timeout: float,
+    force: bool = False,
 ) -> PushOutcome:
-    """Send RFC 2136 updates so `zone` holds exactly postform's records (merging SPF)."""
+    """Send RFC 2136 updates so `zone` holds exactly postform's records (merging SPF).
+    Refuses (ForeignRecordError, before anything is sent, a dry run too) to overwrite a
+    record at a name postform writes alone that postform did not publish, unless
+    `force`."""
     zone = zone.lower().rstrip(".")
     key = read_key_file(key_file) if key_file else None
     cuts = ZoneCuts(server, timeout)
@@ -99,20 +129,23 @@ def push_zone(
         ]
         if not under and not published:
             raise PostformError(f"postform has no records for zone {zone}")
-        ops = plan_zone(wanted, published, Resolver(server, timeout))
+        resolver = Resolver(server, timeout)
+        ops = plan_zone(wanted, published, resolver)
+        if ops and not force:
+            found = foreign_records(wanted, published, state.dns.get("verification", {}), resolver)
+            if found:
+                raise refusal(zone, found)
         if not ops or dry_run:
             return PushOutcome(zone, server, ops, sent=False, elsewhere=elsewhere)
         send(zone, ops, server, key, timeout)
-        rows = [
-            {
-                "name": r.name,
-                "type": r.type,
-                "purpose": r.purpose,
-                "value": r.value,
-                "ttl": str(r.ttl),
-            }
-            for r in wanted
-        ]
-        published_all = {**state.dns.get("published", {}), zone: rows}
+        published_all = {**state.dns.get("published", {}), zone: _rows(wanted)}
         manager.observe(replace(state, dns={**state.dns, "published": published_all}))
     return PushOutcome(zone, server, ops, sent=True, elsewhere=elsewhere)
+
+
+def _rows(records: list[Record]) -> list[dict[str, str]]:
+    """What the state keeps of the records a push published."""
+    return [
+        {"name": r.name, "type": r.type, "purpose": r.purpose, "value": r.value, "ttl": str(r.ttl)}
+        for r in records
+    ]

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.dns.lifecycle import drift, spf_limit_warnings
-from reconciler.dns.records import RECORD_SOURCES, Record, records_for
+from reconciler.dns.lifecycle import drift, foreign_seen, spf_limit_warnings
+from reconciler.dns.records import DKIM, RECORD_SOURCES, Record, records_for
 from reconciler.plan import Action, Change, DnsChange
 from reconciler.state.model import State
 
@@ -80,6 +80,27 @@ def activation_notes(changes: tuple[Change, ...]) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def import_notes(changes: tuple[Change, ...], state: State, after: list[Record]) -> tuple[str, ...]:
+    """For a selector this plan creates whose name already holds a DKIM key postform did
+    not make (as the last `dns verify` or `refresh` saw it): adopt it with import."""
+    creating = {c.address for c in changes if c.type == "dkim" and c.action is Action.CREATE}
+    notes = []
+    for record in after:
+        if record.purpose != DKIM or record.owner not in creating:
+            continue
+        seen = foreign_seen(state, record.key)
+        if seen is None:
+            continue
+        notes.append(
+            f"{record.name} already publishes a DKIM key postform did not make (seen by "
+            f"`postform dns verify` at {seen.get('checked_at')}). Apply would make a new key "
+            f"for {record.owner}, and `dns push` refuses to overwrite the published one "
+            f"without --force. If that key is yours (another provider's), adopt it instead: "
+            f"postform import '{record.owner}' --private-key-file KEY.pem"
+        )
+    return tuple(notes)
+
+
 @dataclass(frozen=True)
 class DnsView:
     changes: tuple[DnsChange, ...]
@@ -93,7 +114,7 @@ def dns_view(changes: tuple[Change, ...], state: State, ttl: int) -> DnsView:
     after = records_for(after_resources(changes, state.resources), ttl)
     return DnsView(
         dns_changes(before, after),
-        activation_notes(changes),
+        (*import_notes(changes, state, after), *activation_notes(changes)),
         tuple(drift(state, before)),
         tuple(spf_limit_warnings(state, before)),
     )

@@ -18,6 +18,7 @@ import dns.tsig
 import dns.update
 
 from reconciler.dns import spf
+from reconciler.dns.foreign import same_kind
 from reconciler.dns.formats import rdata_text
 from reconciler.dns.lookup import DnsError, Resolver, parse_server
 from reconciler.dns.records import DKIM, DMARC, RELAY_SPF, Record
@@ -87,7 +88,7 @@ def _converge(record: Record, resolver: Resolver, stale: set[str]) -> list[Op]:
             *(Op("delete", record.name, "MX", raw) for _, raw in live),
             Op("add", record.name, "MX", ours, record.ttl),
         ]
-    live = [(t, raw) for t, raw in _live(resolver, record.name, "TXT") if _same_kind(record, t)]
+    live = [(t, raw) for t, raw in _live(resolver, record.name, "TXT") if same_kind(record, t)]
     if record.purpose in (DKIM, DMARC, RELAY_SPF):
         if [t for t, _ in live] == [record.value] and _same_ttl(record, resolver):
             return []
@@ -102,14 +103,6 @@ def _same_ttl(record: Record, resolver: Resolver) -> bool:
     """For names only postform writes (DKIM, DMARC, the relay's SPF, the return-path MX).
     A merged SPF record keeps the TTL of the user's record set: it is theirs too."""
     return resolver.ttl(record.name, record.type) in (None, record.ttl)
-
-
-def _same_kind(record: Record, text: str) -> bool:
-    if record.purpose == DKIM:
-        return "p=" in text
-    if record.purpose == DMARC:
-        return text.replace(" ", "").lower().startswith("v=dmarc1")
-    return bool(spf.spf_records([text]))
 
 
 def _converge_spf(

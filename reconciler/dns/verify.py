@@ -39,7 +39,7 @@ def _dkim(record: Record, resolver: Resolver, relay: Mapping[str, Any]) -> Resul
             record, MISMATCH, f"{len(found)} DKIM records; receivers need one", tuple(found)
         )
     want, got = tags(record.value), tags(found[0])
-    if _key_bytes(got.get("p", "")) != _key_bytes(want["p"]):
+    if key_bytes(got.get("p", "")) != key_bytes(want["p"]):
         return Result(
             record, MISMATCH, "published public key differs from the applied key", tuple(found)
         )
@@ -53,7 +53,7 @@ def _dkim(record: Record, resolver: Resolver, relay: Mapping[str, Any]) -> Resul
     return Result(record, OK, found=tuple(found))
 
 
-def _key_bytes(text: str) -> bytes | None:
+def key_bytes(text: str) -> bytes | None:
     try:
         return base64.b64decode(text, validate=True) or None
     except (binascii.Error, ValueError):

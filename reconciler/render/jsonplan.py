@@ -29,12 +29,18 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "serial": plan.serial,
         "destroy": plan.destroy,
         "summary": {"add": plan.add, "change": plan.change, "destroy": plan.remove},
+        "safety": {
+            "refused": plan.refused,
+            "refusals": list(plan.refusals),
+            "allow_destructive": plan.allow_destructive,
+        },
         "warnings": list(plan.warnings),
         "runtime": plan.runtime,
         "resource_changes": [_change(c) for c in plan.changes],
         "dns_changes": [dataclasses.asdict(d) for d in plan.dns_changes],
         "notes": list(plan.notes),
         "drift": list(plan.drift),
+        "drift_zones": list(plan.drift_zones),
         "policy": plan.policy,
     }
 
@@ -91,6 +97,7 @@ def plan_from_json(text: str, source: str) -> Plan:
         )
         for c in data["resource_changes"]
     )
+    safety = data.get("safety", {})
     return Plan(
         changes,
         data["lineage"],
@@ -102,4 +109,7 @@ def plan_from_json(text: str, source: str) -> Plan:
         tuple(data["notes"]),
         tuple(data["drift"]),
         data.get("policy"),
+        tuple(safety.get("refusals", ())),
+        safety.get("allow_destructive", False),
+        tuple(data.get("drift_zones", ())),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from reconciler.plan import Action, Change, Plan
+from reconciler.render.lists import text_list
+from reconciler.render.review import drift_fix, refused_footer, safety_text
 from reconciler.render.values import SENSITIVE_TEXT, UNKNOWN_TEXT, flatten, show
 
 _HEADLINE = {
@@ -23,10 +25,10 @@ def summary_line(plan: Plan) -> str:
 
 
 def render_text(plan: Plan) -> str:
-    lines: list[str] = []
+    lines: list[str] = safety_text(plan)
     for warning in plan.warnings:
         lines.append(f"Warning: {warning}")
-    if lines:
+    if plan.warnings:
         lines.append("")
     new_state = plan.runtime.get("new_state")
     if new_state:
@@ -47,7 +49,7 @@ def render_text(plan: Plan) -> str:
             "`refresh` found):"
         )
         lines += [f"  ! {d}" for d in plan.drift]
-        lines.append("")
+        lines += [drift_fix(plan), ""]
     if plan.policy is not None:
         lines.append(
             f"Relay policy: the published policy {plan.policy}; apply publishes it again "
@@ -62,7 +64,7 @@ def render_text(plan: Plan) -> str:
             lines.append("")
     lines.extend(dns_section(plan))
     lines.append(summary_line(plan))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + refused_footer(plan)
 
 
 _DNS_SIGN = {"add": "+", "change": "~", "remove": "-"}
@@ -174,6 +176,9 @@ def _changed_row(
         return "+", key, show(after[key]) + note
     if key not in after:
         return "-", key, f"{show(before[key])} -> null{note}"
+    old, new = before[key], after[key]
+    if isinstance(old, list) and isinstance(new, list):
+        return "~", key, text_list(old, new, note)
     return "~", key, f"{show(before[key])} -> {show(after[key])}{note}"
 
 
