@@ -8,6 +8,8 @@ from typing import Any
 
 from reconciler import domainrules, names, rules
 from reconciler.errors import ConfigError, Reason
+from reconciler.includes import load_config_document
+from reconciler.retirement import DEFAULT_RETENTION_DAYS
 from reconciler.rules import address_entries, limits_of
 from reconciler.schema import schema_reasons
 from reconciler.sendertable import sender_table
@@ -18,7 +20,7 @@ from reconciler.state.settings import (
     Encryption,
     StateSettings,
 )
-from reconciler.yamlload import Document, load_document
+from reconciler.yamlload import Document
 
 DEFAULT_CONFIG = "postform.yaml"
 DEFAULT_DNS_DIR = ".postform/dns"
@@ -35,6 +37,7 @@ CHECKS: tuple[rules.Check, ...] = (
     rules.check_suppressions,
     domainrules.check_dns_inputs,
     domainrules.warn_unsigned,
+    domainrules.check_retention,
 )
 
 
@@ -52,6 +55,7 @@ class Config:
     suppressions: dict[str, dict[str, Any]]
     dns_dir: Path = Path(DEFAULT_DNS_DIR)
     dns_ttl: int = DEFAULT_TTL
+    dkim_retention_days: float = DEFAULT_RETENTION_DAYS
     warnings: list[Reason] = field(default_factory=list)
 
     @property
@@ -61,12 +65,20 @@ class Config:
 
 
 def load_config(path: Path) -> Config:
-    """Load `path`, raising ConfigError with every error found at once."""
-    doc = load_document(path)
-    reasons = doc.problems + schema_reasons(doc) + [r for check in CHECKS for r in check(doc)]
+    """Load `path` (and the files it includes), raising ConfigError with every error
+    found at once, in file order (the root first), then line and column."""
+    doc = load_config_document(path)
+    checked = schema_reasons(doc) + [r for check in CHECKS for r in check(doc)]
+    if "unresolved" in doc.memo:  # a ${NAME} that was not substituted is reported once
+        spots = doc.memo["unresolved"]
+        checked = [r for r in checked if (r.file, r.line, r.column) not in spots]
+    reasons = doc.problems + checked
     errors = [r for r in reasons if r.severity == "error"]
     if errors:
-        raise ConfigError(sorted(errors, key=lambda r: (r.line, r.column)))
+        rank = {name: i for i, name in enumerate(doc.memo.get("files", [doc.file]))}
+        raise ConfigError(
+            sorted(errors, key=lambda r: (rank.get(r.file, len(rank)), r.line, r.column))
+        )
     warnings = [r for r in reasons if r.severity != "error"]
     return _normalise(path, doc, warnings)
 
@@ -79,6 +91,7 @@ def _normalise(path: Path, doc: Document, warnings: list[Reason]) -> Config:
         state=state_settings(path, data.get("state") or {}),
         dns_dir=_beside(path, dns.get("output_dir", DEFAULT_DNS_DIR)),
         dns_ttl=dns.get("ttl", DEFAULT_TTL),
+        dkim_retention_days=dns.get("dkim_retention_days", DEFAULT_RETENTION_DAYS),
         relay=_relay(data.get("relay")),
         limits=limits_of(data),
         domains=_domains(data.get("domains") or {}),

@@ -10,9 +10,11 @@ from typing import Any
 
 from reconciler import names
 from reconciler.errors import Reason
+from reconciler.retirement import DEFAULT_RETENTION_DAYS
 from reconciler.rules import as_dict, as_list
 from reconciler.sendertable import sender_table
 from reconciler.yamlload import Document
+from relay.contract.settings import DeliverySettings
 
 _DMARC_SIZE = re.compile(r"[0-9]+[kKmMgGtT]?")
 
@@ -68,6 +70,23 @@ def _check_dmarc(doc: Document, path: tuple[Any, ...], dmarc: dict[Any, Any]) ->
                 yield doc.reason(
                     (*path, key, i), f"{uri!r} is not a mailto: URI with a valid address"
                 )
+
+
+def check_retention(doc: Document) -> Iterator[Reason]:
+    """A retired DKIM selector's record must outlive every message signed with it: no
+    relay keeps a message longer than relay.delivery.max_age (reconciler/retirement.py)."""
+    data = as_dict(doc.data)
+    days = as_dict(data.get("dns")).get("dkim_retention_days", DEFAULT_RETENTION_DAYS)
+    max_age = as_dict(as_dict(as_dict(data.get("relay")).get("delivery"))).get("max_age")
+    if not isinstance(max_age, int | float) or isinstance(max_age, bool):
+        max_age = DeliverySettings().max_age
+    if isinstance(days, int | float) and not isinstance(days, bool) and days * 86_400 < max_age:
+        yield doc.reason(
+            ("dns", "dkim_retention_days"),
+            f"{days:g} day(s) is shorter than relay.delivery.max_age ({max_age:g} s): a "
+            "message signed with a retired selector could still be queued when its record "
+            "goes",
+        )
 
 
 def warn_unsigned(doc: Document) -> Iterator[Reason]:

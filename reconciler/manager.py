@@ -34,7 +34,6 @@ from reconciler.policy import DKIM_STATUS, policy_for
 from reconciler.policydrift import policy_difference
 from reconciler.relaysite import relay_site
 from reconciler.render.jsonplan import plan_from_json, render_json
-from reconciler.retirement import DEFAULT_RETENTION_DAYS
 from reconciler.safety import assess, raise_if_refused
 from reconciler.secrets import StateSecrets
 from reconciler.state.backend import StateBackend
@@ -163,7 +162,8 @@ class Manager:
     def _facts(self, state: State) -> dict[str, Any]:
         relay = state.resources.get("relay", {}).get("attributes", {})
         data_dir = self.site().data_dir(relay.get("data_dir"))
-        return plan_facts(state, self.backend.describe(), data_dir, DEFAULT_RETENTION_DAYS)
+        retention = self.config.dkim_retention_days
+        return plan_facts(state, self.backend.describe(), data_dir, retention)
 
     def save_plan(self, plan: Plan, path: Path) -> None:
         try:

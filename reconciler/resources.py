@@ -9,9 +9,10 @@ state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.config import Config
+if TYPE_CHECKING:  # config.py reads the DKIM retention default (retirement.py) from here
+    from reconciler.config import Config
 
 # Dependency order: a thing comes after everything it refers to.
 TYPE_ORDER = ("relay", "limits", "domain", "dkim", "sender", "user", "credential", "suppression")

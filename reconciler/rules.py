@@ -187,7 +187,8 @@ def check_senders(doc: Document) -> Iterator[Reason]:
             yield doc.reason(
                 path,
                 f"duplicate sender {table.written[row]!r} (same as "
-                f"senders[{table.index[table.first[key]]}]; domains compare case-insensitively)",
+                f"{doc.mention(('senders', table.index[table.first[key]]))}; "
+                "domains compare case-insensitively)",
             )
             continue
         count += 1
@@ -253,7 +254,8 @@ def check_suppressions(doc: Document) -> Iterator[Reason]:
             yield doc.reason(path, f"{address!r} is not a valid email address")
         elif key in first:
             yield doc.reason(
-                path, f"{address!r} is already suppressed at suppressions[{first[key]}]"
+                path,
+                f"{address!r} is already suppressed at {doc.mention(('suppressions', first[key]))}",
             )
         else:
             first[key] = i

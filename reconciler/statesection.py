@@ -4,9 +4,11 @@ The relay's commands need only where the state (and its policy) lives: reading a
 postform.yaml of 100,000 senders whole took 2-4 s of a relay's start. The file is
 streamed through PyYAML's C parser until the top-level `state:` key's value has been
 read (skipping the values before it event by event, without building them); that value
-alone is turned back into YAML and loaded. Anything unusual (a parse error, an alias
-into the skipped part, a section the schema refuses) gives None, and the caller loads
-the whole config, which reports the problem at its file:line:column.
+alone is turned back into YAML and loaded, and its `${NAME}` variables substituted.
+Anything unusual (a parse error, an alias into the skipped part, a variable that is not
+set, a section the schema refuses) gives None, and the caller loads the whole config,
+which reports the problem at its file:line:column. `state:` is always in the root file
+(an included file may not hold it), so the files a config includes are never read here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import fastjsonschema
 import yaml
 
+from reconciler.envvars import expand
 from reconciler.schema import load_schema
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # PyYAML without libyaml too
@@ -38,11 +41,23 @@ def state_section(path: Path) -> dict[str, Any] | None:
         if events is None:
             return {}
         value = yaml.safe_load(yaml.emit(_document(events)))
-        section = {} if value is None else value
+        section = {} if value is None else _expanded(value)
         _validator()(section)
     except (OSError, yaml.YAMLError, fastjsonschema.JsonSchemaException, ValueError):
         return None
     return section if isinstance(section, dict) else None
+
+
+def _expanded(value: Any) -> Any:
+    """`value` with its environment variables substituted (raises Unresolved, a
+    ValueError, when one is not set)."""
+    if isinstance(value, str):
+        return expand(value) if "${" in value else value
+    if isinstance(value, dict):
+        return {k: _expanded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expanded(v) for v in value]
+    return value
 
 
 def _section(loader: Any, key: str) -> list[Any] | None:

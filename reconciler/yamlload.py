@@ -8,7 +8,7 @@ Locations are looked up lazily: only an error pays for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,9 @@ def format_path(path: Sequence[object]) -> str:
 
 @dataclass
 class Document:
-    """Data loaded from one YAML file, with the node tree to locate paths in it."""
+    """Data loaded from one YAML file, with the node tree to locate paths in it. A config
+    of several files (includes.py) has a `route`: a path in the merged data -> the file's
+    Document and the path there, so every reason names the right FILE:LINE:COL."""
 
     file: str
     data: Any
@@ -87,13 +89,15 @@ class Document:
     problems: list[Reason] = field(default_factory=list)
     # Derived values that several checks need (e.g. normalised senders), computed once.
     memo: dict[str, Any] = field(repr=False, default_factory=dict)
+    templated: bool = False  # the text holds `${` (variables to substitute, envvars.py)
+    route: Callable[[DocPath], tuple[Document, DocPath]] | None = field(repr=False, default=None)
 
     def locate(self, path: DocPath, at_key: bool = False) -> tuple[int, int]:
-        """1-based (line, column) of the node at `path`, or of the deepest found.
-
-        With `at_key`, a path ending in a mapping key points at the key itself
-        (where an unknown key should be reported) instead of its value.
-        """
+        """1-based (line, column) of the node at `path`, or of the deepest found. With
+        `at_key`, a path ending in a mapping key points at the key itself (where an
+        unknown key should be reported) instead of its value. Routed in a merged config."""
+        if self.route is not None and (routed := self.route(path))[0] is not self:
+            return routed[0].locate(routed[1], at_key)
         node = self.root
         if node is None:
             return 1, 1
@@ -107,8 +111,17 @@ class Document:
     def reason(
         self, path: DocPath, message: str, *, at_key: bool = False, severity: str = "error"
     ) -> Reason:
-        line, col = self.locate(path, at_key)
-        return Reason(self.file, line, col, format_path(path), message, severity)
+        doc, local = (self, path) if self.route is None else self.route(path)
+        line, col = doc.locate(local, at_key)
+        return Reason(doc.file, line, col, format_path(local), message, severity)
+
+    def mention(self, path: DocPath) -> str:
+        """`senders[3]`; with several files, where: `senders[3] at teams/a.yaml:5:5`."""
+        if self.route is None:
+            return format_path(path)
+        doc, local = self.route(path)
+        line, col = doc.locate(local)
+        return f"{format_path(local)} at {doc.file}:{line}:{col}"
 
 
 def _child(node: yaml.Node, elem: PathElem, want_key: bool) -> yaml.Node | None:
@@ -159,10 +172,12 @@ def load_text(text: str, name: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = f"invalid YAML: {exc.problem or exc.context}"
+        if "${" in "".join(text.splitlines()[line - 1 : line]):
+            msg += " (inside [ ] or { }, quote a value that holds ${...})"
         raise ConfigError([Reason(name, line, col, "", msg)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Reason(name, 1, 1, "", f"invalid YAML: {exc}")]) from None
-    doc = Document(name, None, root)
+    doc = Document(name, None, root, templated="${" in text)
     if root is None:
         return doc
     if "*" in text:

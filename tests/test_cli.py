@@ -234,6 +234,11 @@ def test_binary_quickstart_flow(tmp_path: Path) -> None:
         ["dns", "verify"],
         ["dns", "push"],
         ["relay", "serve"],
+        ["relay", "deliver"],
+        ["fmt"],
+        ["import"],
+        ["state", "rm"],
+        ["state", "mv"],
     ],
 )
 def test_every_help_renders(command: list[str], tmp_path: Path) -> None:

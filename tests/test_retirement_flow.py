@@ -111,3 +111,23 @@ def test_declaring_it_again_brings_it_back_with_the_same_key(
     assert back["computed"]["private_key"] == key["private_key"]
     policy = read_policy(state)
     assert sorted(k.selector for k in policy.domains["example.com"].keys) == ["new", "old"]
+
+
+def test_the_retention_is_configurable_and_may_not_be_shorter_than_the_queue(
+    project: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = project / "postform.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("ttl: 300}", "ttl: 300, dkim_retention_days: 1}"))
+    refused = cli(project, "validate")
+    assert refused.code == 1
+    assert "dns.dkim_retention_days" in refused.err
+    assert "shorter than relay.delivery.max_age (259200 s)" in refused.err
+    config.write_text(
+        text.replace("ttl: 300}", "ttl: 300, dkim_retention_days: 4}").replace(
+            "  data_dir: relay-data\n", "  data_dir: relay-data\n  delivery: {max_age: 86400}\n"
+        )
+    )
+    assert cli(project, "apply", "--auto-approve").code == 0  # retire
+    later(monkeypatch, 5)
+    assert 'dkim["example.com/old"] will be destroyed' in cli(project, "plan").out

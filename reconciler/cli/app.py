@@ -5,13 +5,18 @@ imports neither the relay (aiosmtpd, aiosmtplib, prometheus_client) nor DNS
 tooling. Commands return an ExitStatus; every expected failure (a UserError, from
 either plane) becomes a message and exit 1 here, in one place, and so does a usage
 error: CI never reads a typo in a flag as exit 2 ("changes present").
+
+Help is the same everywhere: `-h` or `--help`, and each value named by what it is
+(`--lock-timeout SECONDS`, `--out FILE`), not by its Python type: every command is
+given metavars here as it loads, relay commands included. `--install-completion` and
+`--show-completion` are typer's shell completion.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
@@ -23,6 +28,7 @@ from relay.contract.errors import ExitStatus, UserError
 
 # name -> (module, attribute): a Typer app (a group) or a function (one command).
 LAZY: dict[str, tuple[str, str]] = {
+    "fmt": ("reconciler.cli.fmt", "fmt"),
     "refresh": ("reconciler.cli.dns", "refresh"),
     "dns": ("reconciler.cli.dns", "dns_app"),
     "relay": ("relay.cli.app", "relay_app"),
@@ -38,14 +44,82 @@ class LazyGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.lazy:
-            return super().get_command(ctx, cmd_name)
+            return tidy(super().get_command(ctx, cmd_name))
         module, attribute = self.lazy[cmd_name]
         target = getattr(importlib.import_module(module), attribute)
         if isinstance(target, typer.Typer):
-            return get_command(target)
-        single = typer.Typer(rich_markup_mode=None)
+            return tidy(get_command(target))
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)
         single.command(cmd_name)(target)
-        return get_command(single)
+        return tidy(get_command(single))
+
+
+# What help calls a value, by parameter name; any other is its name in capitals.
+METAVARS = {
+    "config": "FILE",
+    "out_file": "FILE",
+    "credentials_out": "FILE",
+    "tsig_key_file": "FILE",
+    "new_key_file": "FILE",
+    "replace": "ADDRESS",
+    "lock_timeout": "SECONDS",
+    "timeout": "SECONDS",
+    "grace": "SECONDS",
+    "nameserver": "HOST[:PORT]",
+    "server": "HOST[:PORT]",
+    "metrics": "HOST:PORT",
+    "listen": "HOST:PORT[/MODE]",
+    "data_dir": "DIR",
+    "workers": "N",
+    "outbound_port": "PORT",
+    "mta_sts_port": "PORT",
+    "new_passphrase_env": "NAME",
+    "private_key_file": "FILE",
+    "fmt": "FORMAT",
+    "format": "FORMAT",
+    "since": "WHEN",
+    "note": "TEXT",
+}
+
+
+def tidy(command: Any) -> Any:
+    """Name every value of `command` (and its subcommands) for help: a metavar instead
+    of typer's `<list[str]>` or `<float range>`, and no type after an argument's name;
+    and leave shell completion to the root."""
+    if command is None or getattr(command, "postform_tidy", False):
+        return command
+    # completion is the root's (`postform --install-completion`), not each group's
+    command.params = [p for p in command.params if p.name not in _COMPLETION]
+    for param in command.params:
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            param.metavar = METAVARS.get(param.name, str(param.name).upper())
+        if param.param_type_name == "argument":
+            param.display_type_rich = _no_type
+    for sub in getattr(command, "commands", {}).values():
+        tidy(sub)
+    command.postform_tidy = True
+    return command
+
+
+_COMPLETION = ("install_completion", "show_completion")
+
+
+def _no_type(ctx: Any = None) -> None:
+    return None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        from reconciler import __version__
+
+        try:
+            version = metadata.version("postform")
+        except metadata.PackageNotFoundError:  # run from a checkout without installing
+            version = __version__
+        sys.stdout.write(f"postform {version}\n")
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -54,8 +128,20 @@ app = typer.Typer(
     help="Declarative reconciler for a self-hosted transactional email relay.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declarative reconciler for a self-hosted transactional email relay."""
 
 
 def _register() -> None:
