@@ -86,6 +86,14 @@ class Acceptor:
             await asyncio.sleep(delay)  # the client waits; delivery catches up
         return None
 
+    async def _signed(self, key: SigningKey, message: bytes, now: float) -> bytes:
+        signer = await self.signers.get(key)
+        if len(message) < SIGN_INLINE_BYTES:
+            return signer.sign(message, int(now)) + message
+        # A big message is hashed off the event loop: other sessions go on.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, signer.sign, message, int(now)) + message
+
     async def accept(self, policy: RelayPolicy, sub: Submission) -> str:
         refused = await self._backpressure(policy, sub)
         if refused is not None:
@@ -93,17 +101,12 @@ class Acceptor:
         now = time.time()
         queue_id = new_queue_id()
         hostname = policy.relay.hostname
-        message = msg.added_headers(sub.fields, hostname, now) + sub.data
+        added = msg.added_headers(sub.fields, hostname, now)
+        message = added + sub.data
         domain = domain_of(sub.sender) if sub.dkim_domain is None else sub.dkim_domain
         key = policy.signing.get(domain)
         if key is not None:
-            signer = await self.signers.get(key)
-            if len(message) < SIGN_INLINE_BYTES:
-                message = signer.sign(message, int(now)) + message
-            else:  # a big message is hashed off the event loop: other sessions go on
-                loop = asyncio.get_running_loop()
-                header = await loop.run_in_executor(None, signer.sign, message, int(now))
-                message = header + message
+            message = await self._signed(key, message, now)
         received = msg.received_header(
             hostname=hostname,
             helo=sub.helo,
@@ -139,6 +142,8 @@ class Acceptor:
             user=sub.credential.user,
             sender=sub.sender,
             recipients=len(sub.rcpt_tos),
+            rcpt_tos=list(sub.rcpt_tos),  # what `relay trace ADDRESS` finds it by
+            message_id=msg.message_id(sub.fields, added),
             size=len(received) + len(message),
             dkim=f"{domain}/{key.selector}" if key else None,
             **({} if sub.mail_from else {"mail_from": nullsender.NULL}),

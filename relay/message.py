@@ -62,6 +62,18 @@ def added_headers(fields: list[tuple[str, str]], hostname: str, now: float) -> b
     return out
 
 
+def message_id(fields: list[tuple[str, str]], added: bytes) -> str:
+    """The message's Message-ID (its own, or the one added_headers gave it), for the
+    `accepted` event that `postform relay trace <ID>` finds it by."""
+    own = [v.strip() for n, v in fields if n == "message-id"]
+    if own:
+        return own[0][:250]
+    for line in added.split(CRLF):
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode(errors="replace")
+    return ""
+
+
 _HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.:\[\]_-]")
 
 

@@ -9,6 +9,8 @@ from relay.cli.events import events
 from relay.cli.serve import serve
 from relay.cli.status import status
 from relay.cli.suppressions import add_cmd, export_cmd, list_cmd, remove_cmd
+from relay.cli.trace import trace
+from relay.cli.usage import usage
 
 relay_app = typer.Typer(
     rich_markup_mode=None,
@@ -19,6 +21,8 @@ relay_app.command("serve")(serve)
 relay_app.command("deliver")(deliver)
 relay_app.command("status")(status)
 relay_app.command("events")(events)
+relay_app.command("usage")(usage)
+relay_app.command("trace")(trace)
 
 suppressions_app = typer.Typer(
     rich_markup_mode=None,
