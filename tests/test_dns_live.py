@@ -17,8 +17,9 @@ from tests.states import read_policy, read_state
 STATE = Path("state") / "state.json"
 
 
-def push(cli, project: Path, knot, zone: str = "example.com", key: Path | None = None):
-    """`postform dns push` to the test's Knot server, signed with its TSIG key by default."""
+def push(cli, project: Path, knot, zone: str = "example.com", key: Path | None = None, *extra: str):
+    """`postform dns push` to the test's Knot server, signed with its TSIG key by default;
+    `extra` options (e.g. --force) after."""
     return cli(
         project,
         "dns",
@@ -29,6 +30,7 @@ def push(cli, project: Path, knot, zone: str = "example.com", key: Path | None =
         zone,
         "--tsig-key-file",
         str(key or knot.key_file),
+        *extra,
     )
 
 

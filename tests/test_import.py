@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tests.conftest import BASE_CONFIG, DNS_CONFIG
 from tests.states import read_policy, read_state
-from tests.test_dns_live import STATE, dkim_status, push_all, verify
+from tests.test_dns_live import STATE, dkim_status, push, push_all, verify
 from tests.test_dns_zones import quoted
 from tests.test_encryption import LOCAL, config, private_key_in
 
@@ -79,17 +79,7 @@ def test_a_key_another_provider_publishes_is_adopted(dns_project: Path, cli, kno
     assert dkim_status(dns_project, "s1") == "ACTIVE"
     keys = read_policy(dns_project / STATE).domains["example.com"].keys
     assert {k.selector: k.status for k in keys}["s1"] == "ACTIVE"  # the relays sign with it
-    again = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(knot.key_file),
-    )
+    again = push(cli, dns_project, knot)
     assert again.code == 0 and again.out.startswith("No changes"), again.out + again.err
     assert knot.txt("s1._domainkey.example.com") == [published]
 

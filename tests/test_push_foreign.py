@@ -61,8 +61,9 @@ def test_force_replaces_them(dns_project: Path, cli, knot) -> None:
     publish_theirs(knot)
     assert cli(dns_project, "apply", "--auto-approve").code == 0
     manager = Manager.load(dns_project / "postform.yaml")
-    with pytest.raises(ForeignRecordError):
-        push_zone(
+
+    def push_directly(force: bool):  # operations.push_zone, what the command calls
+        return push_zone(
             manager,
             knot.server,
             "example.com",
@@ -70,17 +71,12 @@ def test_force_replaces_them(dns_project: Path, cli, knot) -> None:
             dry_run=False,
             timeout=3,
             lock_timeout=0,
+            force=force,
         )
-    outcome = push_zone(
-        manager,
-        knot.server,
-        "example.com",
-        knot.key_file,
-        dry_run=False,
-        timeout=3,
-        lock_timeout=0,
-        force=True,
-    )
+
+    with pytest.raises(ForeignRecordError):
+        push_directly(force=False)
+    outcome = push_directly(force=True)
     assert outcome.sent
     assert knot.txt("ed._domainkey.example.com") != [THEIR_DKIM]
     assert knot.txt("_dmarc.example.com") == [
@@ -95,18 +91,7 @@ def test_force_replaces_them(dns_project: Path, cli, knot) -> None:
 def test_force_from_the_command_line(dns_project: Path, cli, knot) -> None:
     publish_theirs(knot)
     assert cli(dns_project, "apply", "--auto-approve").code == 0
-    forced = cli(
-        dns_project,
-        "dns",
-        "push",
-        "--server",
-        knot.server,
-        "--zone",
-        "example.com",
-        "--tsig-key-file",
-        str(knot.key_file),
-        "--force",
-    )
+    forced = push(cli, dns_project, knot, "example.com", None, "--force")
     assert forced.code == 0, forced.err
     assert knot.txt("ed._domainkey.example.com") != [THEIR_DKIM]
 
