@@ -219,16 +219,34 @@ def measure(
     return Result(sent / seconds, sent, seconds, server_cpu / seconds, client_cpu / seconds)
 
 
+def with_webhooks(config: str, count: int) -> str:
+    """`config` with `count` webhooks that want every event type. Nothing is delivered
+    here, so none is sent: what is measured is what the outbox costs submission (the
+    `accepted` line it records for the sender and Message-ID of later events)."""
+    if count == 0:
+        return config
+    hooks = "".join(
+        f"    - {{name: hook{i}, url: 'http://127.0.0.1:9/hook', secret_env: BENCH_HOOK_SECRET,"
+        " events: [delivered, bounced, complaint, suppressed, deferred]}\n"
+        for i in range(count)
+    )
+    anchor = "  delivery: {backlog_slow: 0, backlog_max: 0}\n"
+    return config.replace(anchor, anchor + "  webhooks:\n" + hooks)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--messages", type=int, default=150, help="per session")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="relay worker processes")
+    parser.add_argument(
+        "--webhooks", type=int, default=0, help="webhooks wanting every event type (their cost)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="postform-bench-"))
-    cred, ctx = make_project(work, CONFIG)
+    cred, ctx = make_project(work, with_webhooks(CONFIG, args.webhooks))
 
     relay_port, noop_port = free_port(), free_port()
     # Submission only: --no-delivery keeps the relay from looking up the recipients' MX
@@ -243,7 +261,8 @@ def main() -> None:
     ]
     if args.workers > 1:
         relay_cmd += ["--workers", str(args.workers)]
-    relay = subprocess.Popen(relay_cmd, cwd=work, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "BENCH_HOOK_SECRET": "bench-secret"}
+    relay = subprocess.Popen(relay_cmd, cwd=work, stderr=subprocess.DEVNULL, env=env)
     noop = subprocess.Popen(
         [
             sys.executable,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import domainrules, names, rules
+from reconciler import domainrules, names, rules, webhookrules
 from reconciler.errors import ConfigError, Reason
 from reconciler.includes import load_config_document
 from reconciler.retirement import DEFAULT_RETENTION_DAYS
@@ -30,6 +30,7 @@ DEFAULT_TTL = 3600
 CHECKS: tuple[rules.Check, ...] = (
     rules.check_state,
     rules.check_relay,
+    webhookrules.check_webhooks,
     rules.check_limits,
     domainrules.check_domains,
     rules.check_senders,
@@ -139,9 +140,12 @@ def _relay(relay: dict[str, Any] | None) -> dict[str, Any] | None:
     out["ipv6"] = list(relay.get("ipv6", []))
     for key in (
         "listen", "tls", "data_dir", "smarthost", "delivery", "proxy_from", "store", "sessions",
+        "webhooks", "event_retention_days",
     ):  # fmt: skip
         if key in relay:
             out[key] = relay[key]
+    if "webhooks" in out:  # keys in the state's order, so an unchanged one shows as such
+        out["webhooks"] = [dict(sorted(hook.items())) for hook in out["webhooks"]]
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.dns.health import dns_health
 from reconciler.retirement import RETIRED_AT
 from reconciler.state.model import State
 from relay.contract.dkim import DkimStatus
@@ -23,6 +24,7 @@ from relay.contract.settings import (
     Smarthost,
     TlsFiles,
     delivery_settings,
+    webhook_settings,
 )
 from relay.contract.suppression import SuppressionReason, suppression_key
 
@@ -49,7 +51,9 @@ def policy_for(state: State) -> RelayPolicy:
         observed=state.dns.get(DKIM_STATUS, {}),
     )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    return replace(policy, published_at=now, sealing=state.sealing)  # secrets copied sealed
+    health = dns_health(state.dns.get("verification", {}))
+    # secrets copied sealed
+    return replace(policy, published_at=now, sealing=state.sealing, dns_health=health)
 
 
 def build_policy(
@@ -98,6 +102,8 @@ def relay_settings(attrs: Mapping[str, Any]) -> RelaySettings:
         proxy_from=tuple(attrs.get("proxy_from") or ()),
         store=(attrs.get("store") or {}).get("backend", "embedded"),
         sessions=SessionSettings(**(attrs.get("sessions") or {})),
+        webhooks=webhook_settings(attrs.get("webhooks") or ()),
+        event_retention_days=attrs.get("event_retention_days", 30),
     )
 
 

@@ -25,6 +25,7 @@ from relay.contract.addresses import normalize
 from relay.contract.policy import RelayPolicy
 from relay.contract.suppression import SuppressionReason
 from relay.events import EventLog
+from relay.metrics import Metrics
 from relay.reports import Entry, Report, parse_report
 from relay.smtp import peer_of
 from relay.store.interfaces import SuppressionList
@@ -41,6 +42,7 @@ class BounceHandler:
         suppressions: SuppressionList,
         log: EventLog,
         folder: Path,
+        metrics: Metrics | None = None,
     ) -> None:
         self.policy = policy
         self.verp = verp
@@ -48,6 +50,7 @@ class BounceHandler:
         self.log = log
         self.folder = folder  # bounces/unreadable/ goes here
         self.unreadable = 0
+        self.metrics = metrics
         self._soft_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle_RCPT(
@@ -74,37 +77,57 @@ class BounceHandler:
         if not matched:
             self.log.emit("bounce_refused", peer=peer_of(session), queue_id=token.queue_id)
             return R.S550_BOUNCE_NOT_OURS
+        # The sending domain owns the return path the bounce came back to.
+        sender_domain = self.policy().return_paths.get(
+            envelope.rcpt_tos[0].rpartition("@")[2].lower(), "other"
+        )
         for entry, address in matched:
-            self._learn(token, entry, address, report)
+            if self._learn(token, entry, address, report, sender_domain):
+                self._count(sender_domain, entry.kind)
         return R.S250_BOUNCE_TAKEN
 
     def _recipient(self, token: Token, entry: Entry) -> str | None:
         return next((normalize(a) for a in entry.candidates if self.verp.verify(token, a)), None)
 
-    def _learn(self, token: Token, entry: Entry, address: str, report: Report) -> None:
-        fields: dict[str, Any] = {"queue_id": token.queue_id, "recipient": address}
+    def _learn(
+        self, token: Token, entry: Entry, address: str, report: Report, sender_domain: str
+    ) -> bool:
+        """Feed one reported recipient to the suppression list; False for a repeated
+        soft-bounce notice (it counts once)."""
+        fields: dict[str, Any] = {
+            "queue_id": token.queue_id, "sender_domain": sender_domain, "recipient": address,
+        }  # fmt: skip
         if entry.kind == "complaint":
             added = self.suppressions.add(
                 address, SuppressionReason.COMPLAINT, queue_id=token.queue_id,
                 note=f"feedback report: {report.feedback_type}",
             )  # fmt: skip
             self.log.emit("complaint", **fields, feedback_type=report.feedback_type, added=added)
-            return
+            return True
         reply = f"{entry.status} {entry.detail}".strip()
         if entry.kind == "hard":
             added = self.suppressions.hard_bounce(address, reply, token.queue_id)
             self.log.emit("bounce_received", **fields, bounce="hard", status=entry.status,
                           added=added, format=report.format)  # fmt: skip
-            return
+            return True
         key = (token.queue_id, address)
         if key in self._soft_seen:  # a second notice about the same message counts once
-            return
+            return False
         self._soft_seen[key] = None
         if len(self._soft_seen) > SEEN_SOFT:
             self._soft_seen.popitem(last=False)
         count, added = self.suppressions.soft_bounce(address, reply, token.queue_id)
         self.log.emit("bounce_received", **fields, bounce="soft", status=entry.status,
                       soft_count=count, added=added, format=report.format)  # fmt: skip
+        return True
+
+    def _count(self, sender_domain: str, kind: str) -> None:
+        if self.metrics is None:
+            return
+        if kind == "complaint":
+            self.metrics.complaints.labels(sender_domain).inc()
+        else:
+            self.metrics.bounces.labels(sender_domain, kind, "report").inc()
 
     def _keep(self, data: bytes, peer: str, fmt: str) -> None:
         folder = self.folder / "bounces" / "unreadable"

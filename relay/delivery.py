@@ -24,7 +24,7 @@ from relay.metrics import Metrics
 from relay.mtasts import MtaSts
 from relay.mx import MxResolver
 from relay.outbound import Reply
-from relay.outcomes import Outcomes
+from relay.outcomes import Outcomes, sender_domain
 from relay.pacer import WAIT_IN_PLACE, Pacer
 from relay.queueindex import QueueIndex, Removals
 from relay.queuestate import BOUNCED, MessageState, load_state, save_state
@@ -246,7 +246,10 @@ class DeliveryWorker:
             return False
         state.recipients[rcpt].status = BOUNCED
         state.recipients[rcpt].bounce = "suppressed"
-        self.log.emit("suppressed", queue_id=spooled.queue_id, recipient=rcpt, reason=reason)
+        self.log.emit(
+            "suppressed", queue_id=spooled.queue_id, sender_domain=sender_domain(spooled),
+            recipient=rcpt, reason=reason,
+        )  # fmt: skip
         self.outcomes.count(spooled, "suppressed")
         return True
 

@@ -1,6 +1,9 @@
 """One JSON line per event, to stderr and to a rotating file in the data folder.
 
 Fields are chosen by the caller; no password, key or message body is ever passed in.
+Taps (`tap(fn)`) see every record written, on the writer's thread: the webhook outbox
+and the fleet's event table take their events there; a tap must be quick and must not
+raise (one that does is logged once and dropped).
 The file rotates at `max_bytes` to events.jsonl.1 ... .{keep}; `postform relay events`
 reads them back in order.
 """
@@ -11,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +39,11 @@ class EventLog:
         self._fd: int | None = None
         self.flood = FloodGuard()
         self._writes = 0
+        self._taps: list[Callable[[dict[str, Any]], None]] = []
+
+    def tap(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call `fn` with every record written from now on (ts and event included)."""
+        self._taps.append(fn)
 
     def emit(self, event: str, **fields: Any) -> None:
         if not self.flood.allow(event, fields):
@@ -59,6 +68,12 @@ class EventLog:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self._append(line.encode())
+        for fn in tuple(self._taps):
+            try:
+                fn(record)
+            except Exception as exc:  # a broken tap must not break logging or SMTP
+                self._taps.remove(fn)
+                self._write("tap_error", {"tap": repr(fn)[:200], "error": f"{exc!r}"[:500]})
 
     def _append(self, data: bytes) -> None:
         """Append one line with one write(2) on an O_APPEND descriptor kept open: lines from

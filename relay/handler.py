@@ -23,7 +23,7 @@ from relay.contract.policy import Credential, RelayPolicy
 from relay.events import EventLog
 from relay.headers import field_values, split
 from relay.login import PlainLogin
-from relay.metrics import Metrics, count_message
+from relay.metrics import Metrics, count_message, label_of
 from relay.smtp import RelaySMTP, peer_of, socket_peer
 from relay.store.interfaces import Verdict
 
@@ -114,8 +114,12 @@ class RelayHandler:
     def _reject(
         self, session: Session, stage: str, reply: str, sender: str = "", **fields: Any
     ) -> str:
-        self.log.emit("rejected", peer=peer_of(session), stage=stage, reply=reply, **fields)
-        count_message(self.metrics, self.policy().label_domains, sender, "rejected")
+        known = self.policy().label_domains
+        self.log.emit(
+            "rejected", peer=peer_of(session), stage=stage, reply=reply,
+            sender_domain=label_of(known, sender) if sender else "", **fields,
+        )  # fmt: skip
+        count_message(self.metrics, known, sender, "rejected")
         return reply
 
     async def handle_PROXY(

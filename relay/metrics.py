@@ -71,6 +71,7 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self._policy_metrics(own)
+        self._feedback_metrics(own)
         self.latency = Histogram(
             "postform_delivery_latency_seconds",
             "From acceptance to delivery.",
@@ -104,6 +105,36 @@ class Metrics:
             multiprocess_mode="livemax",
         )
 
+    def _feedback_metrics(self, own: CollectorRegistry | None) -> None:
+        """What comes back after delivery (bounces by kind, complaints) and what the
+        webhooks told the applications."""
+        self.bounces = Counter(
+            "postform_bounces",
+            "Bounced recipients by sender domain, kind (hard, soft) and source (delivery: "
+            "the receiving server refused it; report: a bounce message came back later).",
+            ["sender_domain", "bounce", "source"],
+            registry=own,
+        )
+        self.complaints = Counter(
+            "postform_complaints",
+            "Spam complaints (ARF feedback reports) by sender domain.",
+            ["sender_domain"],
+            registry=own,
+        )
+        self.webhook_events = Counter(
+            "postform_webhook_events",
+            "Webhook events by webhook name and outcome (sent, retried, dropped).",
+            ["webhook", "outcome"],
+            registry=own,
+        )
+        self.webhook_outbox = Gauge(
+            "postform_webhook_outbox_events",
+            "Webhook events waiting in the outbox, by webhook name.",
+            ["webhook"],
+            registry=own,
+            multiprocess_mode="livemax",
+        )
+
     def serve(self, address: str) -> None:
         host, port = split_hostport(address)
         start_http_server(port, addr=host, registry=self.registry)
@@ -118,5 +149,9 @@ def count_message(
     """One message's outcome (accepted, rejected), by its sender's domain when the policy
     names it (`known`), else `other`: a client cannot make labels up."""
     if metrics is not None:
-        domain = sender.rpartition("@")[2].lower()
-        metrics.messages.labels(domain if domain in known else OTHER, outcome).inc()
+        metrics.messages.labels(label_of(known, sender), outcome).inc()
+
+
+def label_of(known: frozenset[str], sender: str) -> str:
+    domain = sender.rpartition("@")[2].lower()
+    return domain if domain in known else OTHER

@@ -59,6 +59,7 @@ class Outcomes:
         address, qid = normalize(rcpt), spooled.queue_id
         base = {
             "queue_id": qid,
+            "sender_domain": sender_domain(spooled),
             "recipient": rcpt,
             "host": host,
             "reply": str(reply),
@@ -77,7 +78,9 @@ class Outcomes:
             self._bounce(spooled, entry, base, "hard")
             # Only a failure about the address suppresses it (not a 5xx at MAIL or DATA).
             if reply.recipient_specific and self.suppressions.hard_bounce(address, str(reply), qid):
-                self.log.emit("suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE")
+                self.log.emit(
+                    "suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE", added=True
+                )
         elif now - spooled.envelope["received_at"] >= settings.max_age:
             self._bounce(spooled, entry, base, "soft")
             count, added = self.suppressions.soft_bounce(address, str(reply), qid)
@@ -88,6 +91,7 @@ class Outcomes:
                     recipient=rcpt,
                     reason="SOFTBOUNCE",
                     soft_bounces=count,
+                    added=True,
                 )
         else:
             entry.next_attempt = now + backoff(
@@ -103,8 +107,15 @@ class Outcomes:
         entry.bounce = kind
         self.log.emit("bounced", **base, bounce=kind)
         self.count(spooled, "bounced")
+        if self.metrics is not None:
+            self.metrics.bounces.labels(sender_domain(spooled), kind, "delivery").inc()
 
     def count(self, spooled: SpooledMessage, outcome: str) -> None:
         if self.metrics is not None:
-            domain = spooled.envelope.get("from", "").rpartition("@")[2]
-            self.metrics.recipients.labels(domain, outcome).inc()
+            self.metrics.recipients.labels(sender_domain(spooled), outcome).inc()
+
+
+def sender_domain(spooled: SpooledMessage) -> str:
+    """The domain of the message's sender (lower case; '' for the null sender): every
+    outcome event carries it, so a report needs no join with the `accepted` line."""
+    return str(spooled.envelope.get("from", "")).rpartition("@")[2].lower()

@@ -4,7 +4,7 @@ command line and the applied policy)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.store.pgruntime import PgTarget
@@ -22,6 +22,9 @@ class RelayOptions:
     mta_sts_port: int = 443
     metrics_address: str | None = None
     metrics_dir: Path | None = None  # multiprocess metrics, with several workers
+    dashboard: bool = True  # served at / on the metrics address, or on its own address
+    dashboard_address: str | None = None
+    dashboard_token: str | None = field(default=None, repr=False)  # bearer token
     pg: PgTarget | None = None  # the state's database, for a shared store
     grace: float = 30.0
     reload_interval: float = 0.5

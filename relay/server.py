@@ -16,7 +16,7 @@ import ssl
 import time
 from typing import Any
 
-from relay import enforced
+from relay import enforced, webhooks
 from relay import replies as R
 from relay.acceptor import Acceptor, Signers
 from relay.admission import Admission
@@ -38,6 +38,7 @@ from relay.spool import Spool
 from relay.stores import RelayStores
 from relay.tlsconfig import server_context
 from relay.verp import Verp
+from relay.webendpoints import open_endpoints
 
 BOUNCE_OVERHEAD = 64 * 1024  # a bounce is the original message and the report around it
 
@@ -85,6 +86,7 @@ class Relay:
             )
         self.sessions: set[RelaySMTP] = set()
         self.handler, self.bounces = self._handlers(bounce_key)
+        self.webhooks = webhooks.Webhooks(options, self.holder, self.log, self.metrics)
         self.holder.on_change(self._policy_changed)
         if self.metrics is not None:
             errors = self.metrics.policy_errors
@@ -116,6 +118,7 @@ class Relay:
             self.stores.suppressions,
             self.log,
             self.options.data_dir,
+            self.metrics,
         )
         return handler, bounces
 
@@ -226,12 +229,12 @@ class Relay:
         # say) walks only what came after, not the whole process.
         gc.freeze()
         tasks = [loop.create_task(self.holder.follow()), loop.create_task(self._flush_loop())]
+        tasks.append(loop.create_task(self.webhooks.run()))
         if self.stores.run is not None:
             tasks.append(loop.create_task(self.stores.run()))
-        address = self.options.metrics_address
-        if self.metrics is not None and address and self.options.worker[0] == 0:
-            self.metrics.serve(address)
-            self.log.emit("metrics", address=address)
+        for web in open_endpoints(self.options, self.metrics, lambda: self.policy):
+            for name in web.serves:  # "metrics", "dashboard"
+                self.log.emit(name, address=web.address)
         delivering = None
         if self.delivery is not None:
             delivering = loop.create_task(self.delivery.run(self._stop))

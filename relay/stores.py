@@ -3,6 +3,7 @@ or the shared PostgreSQL store of a fleet (relay.store.backend: postgres)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +49,31 @@ class RelayStores:
         )
 
     @classmethod
-    def shared(cls, target: PgTarget, folder: Path, log: EventLog) -> RelayStores:
+    def shared(
+        cls, target: PgTarget, folder: Path, log: EventLog, retention_days: float = 30
+    ) -> RelayStores:
+        """The fleet's store, and the shipping of this relay's events to the fleet's
+        table (relay/store/eventshipper.py): both loops run in `run`, both drain at exit."""
+        from relay.store.eventshipper import EventShipper
         from relay.store.pgstore import PgRelayStore
 
         store = PgRelayStore(target, folder, log)
+        shipper = EventShipper(target, folder, log, retention_days=retention_days)
+
+        async def run() -> None:
+            await asyncio.gather(store.run(), shipper.run())
+
+        async def drain() -> int:
+            pending = await asyncio.gather(store.drain(), shipper.drain())
+            return int(pending[0])
+
+        def close() -> None:
+            shipper.close()
+            store.close()
+
         return cls(
-            store.suppressions, store.throttle, store.limits, store.close, store.bounce_key,
-            store.run, store.drain,
-        )  # fmt: skip
+            store.suppressions, store.throttle, store.limits, close, store.bounce_key, run, drain
+        )
 
     @classmethod
     def for_policy(
@@ -68,4 +86,5 @@ class RelayStores:
                 "relay.store is postgres, but the state is not: the shared store uses the "
                 "state's database (state.backend: postgres)"
             )
-        return cls.shared(target, folder, log)
+        # The event table's retention as applied when the relay started.
+        return cls.shared(target, folder, log, policy.relay.event_retention_days)

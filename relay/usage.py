@@ -8,7 +8,9 @@ file no longer read (rotated away, or before the month's files) counts under UNK
 
 The log is streamed line by line, and only the rotated files whose time span can touch
 the month are opened; what is kept in memory is one small total per (day, domain) and
-the sending domain of each message accepted in the files read.
+the sending domain of each message accepted in the files read. In a fleet the records
+come from the fleet's event table instead (`usage_of` counts records from either source;
+the fleet's are read from LOOKBACK_DAYS before the month, for the accepted lines).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,6 +37,8 @@ NO_DOMAIN = "(none)"
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _TS_PREFIX = '{"ts":"'
 _OUTCOMES = ("delivered", "bounced", "deferred")
+COUNTED = ("accepted", *_OUTCOMES)  # the events the report reads
+LOOKBACK_DAYS = 7  # accepted lines before the month that outcomes in it may belong to
 
 
 class UsageError(UserError):
@@ -126,10 +130,20 @@ def read_usage(folder: Path, month: str) -> Usage:
         raise UsageError(f"no relay data folder at {folder} (give --data-dir, or serve first)")
     start, end = month_bounds(month)
     usage = Usage(month)
+    return usage_of(_records(_files_for(folder, start, end), end, usage), month, usage)
+
+
+def usage_of(records: Iterable[dict[str, Any]], month: str, usage: Usage | None = None) -> Usage:
+    """The month's usage from event records in time order (from the files or the fleet's
+    table): accepted lines before the month only tell the sending domain of a message;
+    records from the month after are ignored."""
+    start, end = month_bounds(month)
+    usage = usage or Usage(month)
     domains: dict[str, str] = {}
-    for record in _records(_files_for(folder, start, end), end, usage):
+    for record in records:
         ts = str(record.get("ts", ""))
-        _count(usage, domains, record, ts >= start)
+        if ts < end:
+            _count(usage, domains, record, ts >= start)
     return usage
 
 
@@ -200,7 +214,7 @@ def _parse(line: str) -> dict[str, Any] | None:
 def _records(files: list[Path], end: str, usage: Usage) -> Iterator[dict[str, Any]]:
     """The parsed events of `files` that come before `end`, one line at a time; lines of
     other kinds (and torn or foreign lines) are skipped without parsing where possible."""
-    wanted = tuple(f'"event":"{name}"' for name in ("accepted", *_OUTCOMES))
+    wanted = tuple(f'"event":"{name}"' for name in COUNTED)
     for path in files:
         try:
             fh = path.open(encoding="utf-8", errors="replace")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,25 @@ RP = frozenset({"rp.example.com"})
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    yield from mx_world(tmp_path)
+
+
+def mx_world(tmp_path: Path, zones: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
     """test_delivery's world, with the relay's MX listener on a port of its own."""
-    mx = free_port()
-    for world in start_world(tmp_path, "--listen", f"127.0.0.1:{mx}/mx"):
+    mx, metrics = free_port(), free_port()
+    args = ("--listen", f"127.0.0.1:{mx}/mx", "--metrics", f"127.0.0.1:{metrics}")
+    for world in start_world(tmp_path, *args, zones=zones):
         relay: RelayProcess = world["relay"]
         relay.wait_for(lambda r=relay: len(r.events("listening")) >= 3, what="the mx listener")
-        yield {**world, "mx": mx}
+        yield {**world, "mx": mx, "metrics": metrics}
+
+
+def scraped(world: dict, prefix: str) -> list[str]:
+    """The relay's metric lines that start with `prefix`."""
+    url = f"http://127.0.0.1:{world['metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
 def delivered_senders(world: dict, *rcpts: str) -> dict[str, str]:
@@ -80,6 +94,9 @@ def test_a_hard_bounce_suppresses_and_the_next_message_is_refused(world) -> None
     code, text = to_mx(world, return_path, dsn(return_path, "gone@example.org"))
     assert (code, text.decode()) == (250, R.S250_BOUNCE_TAKEN.split(" ", 1)[1])
     assert suppressed(world, "gone@example.org") == "HARDBOUNCE"
+    assert scraped(world, "postform_bounces_total") == [
+        'postform_bounces_total{bounce="hard",sender_domain="example.com",source="report"} 1.0'
+    ]
     (event,) = world["relay"].events_seen("bounce_received")
     assert event["bounce"] == "hard" and event["status"] == "5.1.1" and event["added"]
     client = world["relay"].smtp()
@@ -98,12 +115,17 @@ def test_four_soft_bounced_messages_suppress_and_a_repeat_counts_once(world) -> 
         assert suppressed(world, "full@example.org") == (None if n < 3 else "SOFTBOUNCE")
     counts = [e["soft_count"] for e in world["relay"].events_seen("bounce_received", 4)]
     assert counts == [1, 2, 3, 4]
+    assert scraped(world, "postform_bounces_total") == [
+        'postform_bounces_total{bounce="soft",sender_domain="example.com",source="report"} 4.0'
+    ]  # five notices, four messages
 
 
 def test_a_complaint_suppresses_as_complaint(world) -> None:
     path = delivered_senders(world, "angry@example.org")["angry@example.org"]
     assert to_mx(world, path, arf(path, "angry@example.org"))[0] == 250
     assert suppressed(world, "angry@example.org") == "COMPLAINT"
+    complaints = scraped(world, "postform_complaints_total")
+    assert complaints == ['postform_complaints_total{sender_domain="example.com"} 1.0']
     (event,) = world["relay"].events_seen("complaint")
     assert event["feedback_type"] == "abuse" and event["recipient"] == "angry@example.org"
 

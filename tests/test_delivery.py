@@ -49,11 +49,13 @@ class Clock:
 DESTINATIONS = (("mx1", "127.0.0.10"), ("mx2", "127.0.0.11"), ("implicit", "127.0.0.12"))
 
 
-def start_world(tmp_path: Path, *relay_args: str) -> Iterator[dict[str, Any]]:
-    """Knot serving example.org's MX, destinations on 127.0.0.10-12, a relay to submit to
-    (started with `relay_args`)."""
+def start_world(
+    tmp_path: Path, *relay_args: str, zones: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any]]:
+    """Knot serving example.org's MX (and the other `zones`, empty), destinations on
+    127.0.0.10-12, a relay to submit to (started with `relay_args`)."""
     require_tool(KNOTD)
-    knot = Knot(tmp_path / "knot", ["example.org"]).start()
+    knot = Knot(tmp_path / "knot", ["example.org", *zones]).start()
     knot.update("example.org", add=MX_RECORDS)
     port = free_port()
     dests = {name: Destination(ip, port).start() for name, ip in DESTINATIONS}

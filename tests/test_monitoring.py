@@ -93,6 +93,10 @@ def exported() -> set[str]:
     # Labelled metrics show no sample until a child exists.
     metrics.messages.labels("example.com", "accepted").inc()
     metrics.recipients.labels("example.com", "delivered").inc()
+    metrics.bounces.labels("example.com", "hard", "report").inc()
+    metrics.complaints.labels("example.com").inc()
+    metrics.webhook_events.labels("crm", "sent").inc()
+    metrics.webhook_outbox.labels("crm").set(0)
     text = generate_latest(metrics.registry).decode()
     families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     samples = {
@@ -129,11 +133,11 @@ def test_every_alert_has_for_severity_and_annotations_and_a_test() -> None:
 
 def test_the_metric_name_check_catches_a_made_up_metric(exported: set[str]) -> None:
     expr = (
-        'sum by (sender_domain) (rate(postform_complaints_total{outcome="x"}[1h]))'
+        'sum by (sender_domain) (rate(postform_complaint_reports_total{outcome="x"}[1h]))'
         " / sum(rate(postform_recipients_total[$__rate_interval])) > 0.001 and up == 0"
     )
-    assert metric_names(expr) == {"postform_complaints_total", "postform_recipients_total"}
-    assert metric_names(expr) - exported == {"postform_complaints_total"}
+    assert metric_names(expr) == {"postform_complaint_reports_total", "postform_recipients_total"}
+    assert metric_names(expr) - exported == {"postform_complaint_reports_total"}
 
 
 def test_every_metric_in_the_rules_is_exported(exported: set[str]) -> None:

@@ -52,6 +52,10 @@ def test_ci_and_relay_roles_can_do_their_jobs_and_no_more(
         assert not relay.events("store_unavailable")
     finally:
         assert relay.stop() == 0
+    shipped = pg_cluster.sql(
+        "SELECT count(*) FROM postform.relay_events WHERE event = 'accepted'", dbname
+    ).strip()  # the fleet's event table: the relay role writes it (a lone relay does not)
+    assert shipped == ("1" if store == "postgres" else "0")
     if store == "postgres":
         used = pg_cluster.sql("SELECT sum(used) FROM postform.relay_daily", dbname).strip()
         assert used == "1"  # the one accepted recipient; the unused lease came back

@@ -79,3 +79,24 @@ def test_the_index_follows_appends_and_rotations_and_prunes(
     ).fetchall()
     assert any("PRIMARY KEY" in str(row) or "INDEX" in str(row) for row in plan)  # no scan
     index.close()
+
+
+def test_the_index_keeps_events_for_the_applied_retention(project: Path, cli) -> None:
+    config = project / "postform.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "ipv4: [192.0.2.10]}", "ipv4: [192.0.2.10], event_retention_days: 3}"
+        )
+    )
+    assert cli(project, "apply", "--auto-approve").code == 0
+    data = project / "relaydata"
+    data.mkdir()
+    now = datetime.now(UTC)
+    lines = [
+        {"ts": (now - timedelta(days=days)).isoformat(timespec="milliseconds"),
+         "event": "accepted", "queue_id": f"Q{days}", "rcpt_tos": ["kept@example.org"]}
+        for days in (5, 2)
+    ]  # fmt: skip
+    (data / "events.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    found = cli(project, "relay", "trace", "kept@example.org", "--json", "--data-dir", str(data))
+    assert [m["queue_id"] for m in json.loads(found.out)["messages"]] == ["Q2"]  # Q5 pruned

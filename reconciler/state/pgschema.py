@@ -16,6 +16,7 @@ from relay.store.pgnames import (
     AUDIT,
     BUCKETS,
     DAILY,
+    EVENTS,
     KEYS,
     LOGIN_BLOCKS,
     LOGIN_FAILURES,
@@ -95,6 +96,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE {{s}}.{KEYS} (
         tenant text NOT NULL, name text NOT NULL, key bytea NOT NULL,
         PRIMARY KEY (tenant, name));
+    """,
+    # 4: the event lines of every relay of a fleet, for trace, usage and the dashboard;
+    # looked up by queue ID, Message-ID and recipient, read and pruned by time.
+    f"""
+    CREATE TABLE {{s}}.{EVENTS} (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tenant text NOT NULL, ts timestamptz NOT NULL, relay_host text NOT NULL,
+        event text NOT NULL, queue_id text, recipients text[], message_id text,
+        record jsonb NOT NULL);
+    CREATE INDEX ON {{s}}.{EVENTS} (tenant, ts, id);
+    CREATE INDEX ON {{s}}.{EVENTS} (tenant, queue_id, ts);
+    CREATE INDEX ON {{s}}.{EVENTS} (tenant, message_id);
+    CREATE INDEX ON {{s}}.{EVENTS} USING gin (recipients);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

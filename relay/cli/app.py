@@ -6,6 +6,7 @@ import typer
 
 from relay.cli.deliver import deliver
 from relay.cli.events import events
+from relay.cli.report import report
 from relay.cli.serve import serve
 from relay.cli.status import status
 from relay.cli.suppressions import add_cmd, export_cmd, list_cmd, remove_cmd
@@ -23,6 +24,7 @@ relay_app.command("status")(status)
 relay_app.command("events")(events)
 relay_app.command("usage")(usage)
 relay_app.command("trace")(trace)
+relay_app.command("report")(report)
 
 suppressions_app = typer.Typer(
     rich_markup_mode=None,

@@ -23,6 +23,21 @@ MxNameserverOpt = Annotated[
 MetricsOpt = Annotated[
     str | None, typer.Option("--metrics", help="Serve Prometheus metrics on HOST:PORT.")
 ]
+DashboardOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dashboard/--no-dashboard",
+        help="Serve the deliverability dashboard at / on the --metrics address.",
+    ),
+]
+DashboardAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dashboard-address",
+        help="Serve the dashboard on this HOST:PORT instead. Beyond loopback it needs a "
+        "bearer token in $POSTFORM_DASHBOARD_TOKEN.",
+    ),
+]
 OutboundPortOpt = Annotated[
     int,
     typer.Option(

@@ -15,6 +15,8 @@ import typer
 from relay.cli.options import (
     DEFAULT_CONFIG,
     ConfigOpt,
+    DashboardAddressOpt,
+    DashboardOpt,
     DataDirOpt,
     MetricsOpt,
     MtaStsPortOpt,
@@ -26,6 +28,7 @@ from relay.cli.options import (
 from relay.contract.errors import ExitStatus, UserError
 from relay.contract.hostport import Listener, split_hostport
 from relay.contract.policy import RelayPolicy
+from relay.dashboardserver import TOKEN_ENV, check_exposure
 from relay.datalock import data_lock
 from relay.events import EVENT_FILE, EventLog
 from relay.site import RelaySite
@@ -58,10 +61,13 @@ def serve(
     metrics: MetricsOpt = None,
     outbound_port: OutboundPortOpt = 25,
     mta_sts_port: MtaStsPortOpt = 443,
+    dashboard: DashboardOpt = True,
+    dashboard_address: DashboardAddressOpt = None,
 ) -> ExitStatus:
     """Serve SMTP submission (TLS + AUTH PLAIN) for the applied state; JSON logs on stderr."""
     site = site_for(ctx, config)
     _check_addresses(listen or [], metrics)
+    token = _dashboard_token(dashboard, dashboard_address)
     policy = serving_policy(site)
     folder = site.data_dir(policy.relay.data_dir, data_dir)
     from relay.relayoptions import RelayOptions
@@ -77,6 +83,9 @@ def serve(
         metrics_address=metrics,
         # With several workers, each counts into a shared folder and the scrape sums them.
         metrics_dir=folder / "metrics" if metrics and workers > 1 else None,
+        dashboard=dashboard,
+        dashboard_address=dashboard_address,
+        dashboard_token=token,
         pg=site.pg,
         grace=grace,
     )
@@ -123,6 +132,18 @@ def _on_exit(metrics_dir: Path | None) -> Callable[[int], None] | None:
     from relay.metrics import worker_exited
 
     return lambda pid: worker_exited(pid, metrics_dir)
+
+
+def _dashboard_token(wanted: bool, address: str | None) -> str | None:
+    """The dashboard's bearer token from the environment; refused early when the
+    dashboard would be served beyond loopback without one."""
+    token = os.environ.get(TOKEN_ENV) or None
+    if wanted and address:
+        try:
+            check_exposure(address, token)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    return token
 
 
 def _check_addresses(listen: list[str], metrics: str | None) -> None:

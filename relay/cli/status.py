@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +18,8 @@ from relay.cli.options import (
     out,
     site_for,
 )
-from relay.contract.addresses import domain_of
 from relay.contract.errors import ExitStatus
-from relay.queuestate import load_state
-from relay.spool import read_spool_file
+from relay.queueview import queue_view
 from relay.store.sqlite import learned_count, outbox_count
 
 
@@ -83,21 +79,7 @@ class QueueReport:
 
 
 def queue_report(folder: Path) -> QueueReport:
-    queue = folder / "spool" / "queue"
-    ids = sorted(p.stem for p in queue.glob("*.msg")) if queue.exists() else []
-    deferred: Counter[str] = Counter()
-    oldest: float | None = None
-    for queue_id in ids:
-        try:
-            spooled = read_spool_file(queue / f"{queue_id}.msg")
-        except (OSError, ValueError):
-            continue
-        received = float(spooled.envelope.get("received_at", 0.0))
-        oldest = received if oldest is None else min(oldest, received)
-        state = load_state(queue, queue_id)
-        for rcpt in state.pending() if state else []:
-            if state and state.recipients[rcpt].attempts:
-                deferred[domain_of(rcpt)] += 1
+    queue = queue_view(folder)
     seen = enforced.read(folder)
     return QueueReport(
         policy_serial=seen.serial if seen else None,
@@ -106,9 +88,9 @@ def queue_report(folder: Path) -> QueueReport:
         policy_age_seconds=round(age, 1) if seen and (age := seen.age()) is not None else None,
         policy_loaded_at=seen.loaded_at if seen else None,
         policy_source=seen.source if seen else None,
-        queue_messages=len(ids),
-        oldest_age_seconds=round(time.time() - oldest, 1) if oldest else None,
-        deferred_by_destination=dict(deferred.most_common()),
+        queue_messages=queue.messages,
+        oldest_age_seconds=queue.oldest_age_seconds,
+        deferred_by_destination=queue.deferred_by_destination,
         suppressed=learned_count(folder) or 0,
         unwritten_to_shared_store=outbox_count(folder) or 0,
     )

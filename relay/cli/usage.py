@@ -1,4 +1,6 @@
-"""`postform relay usage`: a month's emails per day and sending domain, and their cost."""
+"""`postform relay usage`: a month's emails per day and sending domain, and their cost,
+over the fleet when the fleet shares a store (its event table), else from this host's
+event files (and with --local)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import typer
 
 import relay.usage as usage_module
 from relay.cli.options import DEFAULT_CONFIG, ConfigOpt, DataDirOpt, data_folder, out, site_for
+from relay.cli.trace import LocalOpt
 from relay.contract.errors import ExitStatus
+from relay.fleetevents import fleet_target, fleet_usage
 from relay.usage import (
     DEFAULT_FREE,
     DEFAULT_PRICE_PER_1000,
@@ -40,6 +44,7 @@ def usage(
     price: Annotated[
         str, typer.Option("--price-per-1000", help="Price per 1,000 emails past the free ones.")
     ] = str(DEFAULT_PRICE_PER_1000),
+    local: LocalOpt = False,
 ) -> ExitStatus:
     """Emails sent this month (or --month) per day and sending domain, with the cost under
     OCI Email Delivery's model: each recipient of an accepted message is one email."""
@@ -48,10 +53,15 @@ def usage(
     pricing = Pricing(free=free, per_thousand=_price(price))
     now = usage_module.now_utc()  # looked up here: tests replace the clock
     chosen = parse_month(month, now)
-    folder = data_folder(site_for(ctx, config), data_dir)
-    result = read_usage(folder, chosen)
+    site = site_for(ctx, config)
+    target = None if local else fleet_target(site)
+    if target is not None:
+        result, where = fleet_usage(target, chosen), "the fleet's events"
+    else:
+        folder = data_folder(site, data_dir)
+        result, where = read_usage(folder, chosen), str(folder)
     if not result.cells:
-        sys.stderr.write(f"no accepted or delivered mail in {chosen} in {folder}\n")
+        sys.stderr.write(f"no accepted or delivered mail in {chosen} in {where}\n")
     if as_csv_rows:
         out(as_csv(result))
     elif as_json:

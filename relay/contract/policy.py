@@ -92,6 +92,9 @@ class RelayPolicy:
     users: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     credentials: Mapping[str, Credential] = field(default_factory=dict, repr=False)
     suppressions: Mapping[str, SuppressionReason] = field(default_factory=dict)
+    # The last `dns verify` per domain ({"spf", "dkim", "dmarc": ok | missing | mismatch,
+    # "checked_on": date}), for the dashboard: an observation, like DKIM statuses.
+    dns_health: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # How private keys and password hashes are sealed, when they are (sealing.py). A relay
     # opens them when it reads the document; the control plane copies them sealed.
     sealing: Mapping[str, Any] | None = field(default=None, repr=False)

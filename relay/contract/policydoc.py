@@ -27,6 +27,7 @@ from relay.contract.settings import (
     SessionSettings,
     Smarthost,
     TlsFiles,
+    Webhook,
     delivery_settings,
 )
 from relay.contract.suppression import SuppressionReason
@@ -50,6 +51,7 @@ def to_document(policy: RelayPolicy) -> dict[str, Any]:
             for c in policy.credentials.values()
         },
         "suppressions": {a: str(r) for a, r in sorted(policy.suppressions.items())},
+        "dns_health": {d: dict(v) for d, v in sorted(policy.dns_health.items())},
         "sealing": None if policy.sealing is None else dict(policy.sealing),
     }
 
@@ -136,6 +138,8 @@ def _relay_dict(relay: RelaySettings) -> dict[str, Any]:
         "proxy_from": list(relay.proxy_from),
         "store": relay.store,
         "sessions": asdict(relay.sessions),
+        "webhooks": [{**asdict(w), "events": list(w.events)} for w in relay.webhooks],
+        "event_retention_days": relay.event_retention_days,
     }
 
 
@@ -193,8 +197,20 @@ def _parse(data: dict[str, Any]) -> RelayPolicy:
             _typed(a, str, "a suppressed address"): SuppressionReason(r)
             for a, r in _typed(data["suppressions"], dict, "suppressions").items()
         },
+        dns_health=_dns_health(data.get("dns_health", {})),
         sealing=data.get("sealing"),
     )
+
+
+def _dns_health(value: Any) -> dict[str, dict[str, str]]:
+    """{domain: {"spf"|"dkim"|"dmarc"|"checked_on": text}}: what the last check saw."""
+    out: dict[str, dict[str, str]] = {}
+    for domain, checks in _typed(value, dict, "dns_health").items():
+        body = _typed(checks, dict, f"dns_health.{domain}")
+        out[str(domain)] = {
+            str(k): _typed(v, str, f"dns_health.{domain}.{k}") for k, v in body.items()
+        }
+    return out
 
 
 def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
@@ -209,6 +225,32 @@ def _parse_relay(relay: dict[str, Any]) -> RelaySettings:
         proxy_from=tuple(_typed(relay.get("proxy_from", []), list, "relay.proxy_from")),
         store=_typed(relay.get("store", "embedded"), str, "relay.store"),
         sessions=SessionSettings(**_typed(relay.get("sessions", {}), dict, "relay.sessions")),
+        webhooks=tuple(
+            _parse_webhook(_typed(w, dict, "a webhook"))
+            for w in _typed(relay.get("webhooks", []), list, "relay.webhooks")
+        ),
+        event_retention_days=_typed(
+            relay.get("event_retention_days", 30), int, "relay.event_retention_days"
+        ),
+    )
+
+
+def _parse_webhook(hook: dict[str, Any]) -> Webhook:
+    name = _typed(hook["name"], str, "a webhook's name")
+    what = f"relay.webhooks[{name}]"
+    events = _typed(hook["events"], list, f"{what}.events")
+    if not all(isinstance(e, str) for e in events):
+        raise TypeError(f"{what}.events holds a value that is not a string")
+    timeout = hook.get("timeout", 10.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise TypeError(f"{what}.timeout is {type(timeout).__name__}, expected a number")
+    return Webhook(
+        name=name,
+        url=_typed(hook["url"], str, f"{what}.url"),
+        events=tuple(events),
+        secret_env=_typed(hook["secret_env"], str, f"{what}.secret_env"),
+        timeout=float(timeout),
+        max_pending=_typed(hook.get("max_pending", 100_000), int, f"{what}.max_pending"),
     )
 
 

@@ -1,10 +1,10 @@
-"""The relay's own settings (listeners, TLS files, data folder, smarthost, delivery) and
-the service limits, as the policy document carries them, with their defaults: the one
-place both planes take a default from."""
+"""The relay's own settings (listeners, TLS files, data folder, smarthost, delivery,
+webhooks) and the service limits, as the policy document carries them, with their
+defaults: the one place both planes take a default from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,6 +51,35 @@ class Smarthost:
 
 
 TLS_MODES = ("verify", "required", "opportunistic", "none")
+WEBHOOK_EVENTS = ("delivered", "bounced", "complaint", "suppressed", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where the relay POSTs the events an application asked for, signed with the secret
+    in the relay host's environment variable `secret_env` (never the secret itself)."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    secret_env: str
+    timeout: float = 10.0  # seconds for one request
+    max_pending: int = 100_000  # events kept for it while it fails; more are dropped
+
+
+def webhook_settings(values: Iterable[Mapping[str, Any]]) -> tuple[Webhook, ...]:
+    """Webhooks from the YAML's or the policy document's list."""
+    return tuple(
+        Webhook(
+            name=w["name"],
+            url=w["url"],
+            events=tuple(w["events"]),
+            secret_env=w["secret_env"],
+            timeout=float(w.get("timeout", 10.0)),
+            max_pending=w.get("max_pending", 100_000),
+        )
+        for w in values
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +167,6 @@ class RelaySettings:
     # SQLite file) or "postgres" (shared by every relay of the state).
     store: str = "embedded"
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    webhooks: tuple[Webhook, ...] = ()
+    # Days the event index (`relay trace`) and a fleet's shared event table keep events.
+    event_retention_days: int = 30

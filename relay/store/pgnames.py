@@ -12,9 +12,13 @@ DAILY = "relay_daily"  # tenant, day, used (recipients leased for the UTC day)
 LOGIN_FAILURES = "relay_login_failures"  # tenant, peer, username, at
 LOGIN_BLOCKS = "relay_login_blocks"  # tenant, peer, username, until
 KEYS = "relay_keys"  # tenant, name, key (secrets every relay of the fleet shares)
+# tenant, id, ts, relay_host, event, queue_id, recipients (lowercased), message_id, record:
+# the event lines every relay ships (relay/store/eventshipper.py) for trace, usage, dashboard
+EVENTS = "relay_events"
 # The last one is the newest: the grant check looks at it, so older grants are renewed.
 RELAY_TABLES = (
     SUPPRESSIONS, SOFT_BOUNCES, AUDIT, BUCKETS, DAILY, LOGIN_FAILURES, LOGIN_BLOCKS, KEYS,
+    EVENTS,
 )  # fmt: skip
 
 # NOTIFY payload: JSON {"t": tenant, "k": "sup" | "unsup" | "block", ...}

@@ -63,14 +63,14 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
-    _wal(db)
+    use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
     _migrate(db)
     path.chmod(0o600)
     return db
 
 
-def _wal(db: sqlite3.Connection) -> None:
+def use_wal(db: sqlite3.Connection) -> None:
     """Switch to WAL. SQLite answers "database is locked" at once, without waiting out the
     busy timeout, when another process (a second worker starting) holds a lock on a new
     file: try again for up to 5 s."""

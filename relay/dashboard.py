@@ -1,0 +1,151 @@
+"""The dashboard, put together: the events of a window (this host's files, or a fleet's
+shared table), the applied limits, the queue, the last DNS check and the month's usage.
+
+`Dashboard` is what the relay serves: a snapshot is built on a thread, at most once
+every `max_age` seconds however often the page is loaded, so a reload storm costs the
+relay one pass over the events a minute, not one a request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from relay.contract.policy import RelayPolicy
+from relay.contract.settings import Limits
+from relay.dashboardsnapshot import snapshot
+from relay.dashboardstats import Stats
+from relay.events import event_files
+from relay.queueview import queue_view
+from relay.store.pgruntime import PgTarget
+from relay.usage import Pricing, Usage, read_usage
+from relay.usagereport import summary
+
+DEFAULT_WINDOW = timedelta(days=7)
+_TS_PREFIX = '{"ts":"'
+
+Records = Callable[[str], Iterable[dict[str, Any]]]  # the events since an ISO time
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the dashboard's events come from: their records since a time, a month's
+    usage, and what that covers (said on the page)."""
+
+    records: Records
+    usage: Callable[[str], Usage]
+    scope: str
+
+
+def local_source(folder: Path) -> Source:
+    return Source(local_records(folder), lambda month: read_usage(folder, month), "this relay")
+
+
+def fleet_source(target: PgTarget) -> Source:
+    """The fleet's shared event table (relay/fleetevents.py)."""
+    from relay.fleetevents import fleet_records, fleet_usage
+
+    return Source(
+        lambda since: fleet_records(target, since),
+        lambda month: fleet_usage(target, month),
+        "every relay of the fleet",
+    )
+
+
+def local_records(folder: Path) -> Records:
+    """The events of the files in `folder` since a time, oldest first; a file that ends
+    before it (the next one begins before it) is not read."""
+
+    def read(since: str) -> Iterator[dict[str, Any]]:
+        files = event_files(folder)
+        for i, path in enumerate(files):
+            if i + 1 < len(files) and _first_ts(files[i + 1]) < since:
+                continue
+            yield from _read(path, since)
+
+    return read
+
+
+def _read(path: Path, since: str) -> Iterator[dict[str, Any]]:
+    try:
+        fh = path.open(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    with fh:
+        for line in fh:
+            if line.startswith(_TS_PREFIX) and line[7 : 7 + len(since)] < since:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def _first_ts(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            line = fh.readline()
+    except OSError:
+        return ""
+    return line[7:36] if line.startswith(_TS_PREFIX) else ""
+
+
+def build(
+    source: Source,
+    folder: Path,
+    policy: RelayPolicy | None,
+    *,
+    since: datetime,
+    now: datetime | None = None,
+    pricing: Pricing | None = None,
+) -> dict[str, Any]:
+    """The dashboard's data for the events since `since`; the queue is this host's
+    (`folder`), as each relay's spool is its own."""
+    now = now or datetime.now(UTC)
+    start = since.astimezone(UTC).isoformat(timespec="milliseconds")
+    stats = Stats(start).feed_all(source.records(start))
+    usage = summary(source.usage(now.strftime("%Y-%m")), pricing or Pricing(), now)
+    return snapshot(
+        stats,
+        now=now,
+        limits=policy.limits if policy is not None else Limits(),
+        queue=queue_view(folder),
+        dns=dns_health(policy),
+        usage=usage,
+        scope=source.scope,
+    )
+
+
+def dns_health(policy: RelayPolicy | None) -> Mapping[str, Mapping[str, Any]]:
+    """The last `dns verify` per domain, as the control plane published it."""
+    return policy.dns_health if policy is not None else {}
+
+
+class Dashboard:
+    """A cached snapshot, rebuilt on a thread when older than `max_age` seconds."""
+
+    def __init__(
+        self,
+        make: Callable[[datetime], dict[str, Any]],
+        window: timedelta = DEFAULT_WINDOW,
+        max_age: float = 30.0,
+    ) -> None:
+        self.make, self.window, self.max_age = make, window, max_age
+        self._lock = threading.Lock()
+        self._snap: dict[str, Any] | None = None
+        self._made_at = 0.0
+
+    def current(self) -> dict[str, Any]:
+        with self._lock:  # one rebuild at a time; the others wait for it and share it
+            if self._snap is None or time.monotonic() - self._made_at > self.max_age:
+                self._snap = self.make(datetime.now(UTC) - self.window)
+                self._made_at = time.monotonic()
+            return self._snap
