@@ -26,6 +26,7 @@ TYPES = {
 # The fields of the relay's records a webhook may see, renamed where the name is ours.
 FIELDS = {
     "queue_id": "queue_id",
+    "sender_domain": "sender_domain",
     "recipient": "recipient",
     "reply": "reply",
     "host": "host",
@@ -38,6 +39,7 @@ FIELDS = {
     "soft_count": "soft_bounces",
     "feedback_type": "feedback_type",
     "format": "report_format",
+    "added": "added",  # suppressed, bounced (report), complaint: did the list gain it
 }
 USER_AGENT = "postform-relay"
 

@@ -244,6 +244,8 @@ def test_each_webhook_gets_the_signed_events_it_asked_for(world) -> None:
     assert by_kind[("bounced", "ok2@example.org")]["data"]["source"] == "report"
     assert by_kind[("bounced", "ok2@example.org")]["data"]["sender"] == "noreply@example.com"
     assert by_kind[("suppressed", "gone@example.org")]["data"]["reason"] == "HARDBOUNCE"
+    assert by_kind[("suppressed", "gone@example.org")]["data"]["added"] is True  # newly
+    assert by_kind[("complaint", "ok@example.org")]["data"]["sender_domain"] == "example.com"
     assert "retry_at" in by_kind[("deferred", "busy@example.org")]["data"]
     for path, body, headers, raw in receiver.received:
         assert headers["X-Postform-Event-Id"] == body["id"]
