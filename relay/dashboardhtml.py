@@ -164,7 +164,8 @@ def _domains(domains: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, 
         name = escape(domain)
         rows.append(f'<tr data-domain="{name}"><td>{name}</td>{cells}{rates}</tr>')
         details.append(
-            f"<details><summary>{name} per day</summary>"
+            f"<details><summary>{name} per hour and per day</summary>"
+            + stacked_bars(f"{domain} per hour", view["hourly"], "hour", OUTCOMES)
             + stacked_bars(f"{domain} per day", view["daily"], "day", OUTCOMES)
             + _series_table("daily", "day", view["daily"])
             + "</details>"
@@ -216,9 +217,12 @@ def _dns(dns: Mapping[str, Mapping[str, Any]]) -> str:
             f"{escape(str(checks.get(k) or '–'))}</td>"
             for k in ("spf", "dkim", "dmarc")
         )
-        when = escape(str(checks.get("checked_at") or "–"))
+        when = escape(str(checks.get("checked_on") or "–"))
         name = escape(domain)
-        rows.append(f'<tr data-dns-domain="{name}"><td>{name}</td>{cells}<td>{when}</td></tr>')
+        rows.append(
+            f'<tr data-dns-domain="{name}"><td>{name}</td>{cells}'
+            f'<td data-dns="checked_on">{when}</td></tr>'
+        )
     return (
         "<h2>DNS health (last <code>dns verify</code>)</h2><table><tr><th>domain</th><th>SPF</th>"
         f"<th>DKIM</th><th>DMARC</th><th>checked</th></tr>{''.join(rows)}</table>"

@@ -13,6 +13,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,13 @@ def test_chromium_shows_the_numbers_of_a_scripted_mix_and_a_screenshot(handled, 
     dom = chromium("--dump-dom", url, profile=tmp_path / "profile")
     seen = figures(dom)
     assert {k: seen.found.get(k) for k in EXPECTED} == EXPECTED
+    assert seen.found["data-dns=checked_on"] == datetime.now(UTC).strftime("%Y-%m-%d")
     assert seen.external == []  # nothing fetched from anywhere: it renders offline
     levels = [r for r in seen.rows if r.get("data-domain") == "example.com"]
     assert levels, "no per-domain row for example.com"
     assert "critical" in dom  # 22 % bounces and 14 % complaints are past both thresholds
-    assert dom.count("<svg") >= 2  # the hourly and daily charts
+    # Per hour and per day: overall, and for each of the two sending domains.
+    assert dom.count('<svg class="chart"') == 2 + 2 * 2
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
     shot.unlink(missing_ok=True)
