@@ -20,7 +20,7 @@ from typing import Any
 from relay.contract.policy import RelayPolicy
 from relay.contract.settings import Limits
 from relay.dashboardsnapshot import snapshot
-from relay.dashboardstats import Stats
+from relay.dashboardstats import TALLIED, Stats
 from relay.events import event_files
 from relay.queueview import queue_view
 from relay.store.pgruntime import PgTarget
@@ -52,7 +52,7 @@ def fleet_source(target: PgTarget) -> Source:
     from relay.fleetevents import fleet_records, fleet_usage
 
     return Source(
-        lambda since: fleet_records(target, since),
+        lambda since: fleet_records(target, since, events=TALLIED),
         lambda month: fleet_usage(target, month),
         "every relay of the fleet",
     )

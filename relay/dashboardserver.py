@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,12 +61,14 @@ class WebEndpoint:
     ) -> None:
         check_exposure(address, token if snapshot is not None else "metrics only")
         host, port = split_hostport(address)
+        host = host.strip("[]")
         handler = type("Handler", (_Handler,), {"endpoint": self})
         self.snapshot, self.registry, self.token = snapshot, registry, token
         self.address = address
         self.serves = [n for n, on in (("metrics", registry), ("dashboard", snapshot)) if on]
-        self.server = ThreadingHTTPServer((host.strip("[]"), port), handler)
-        self.server.daemon_threads = True
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+        server = type("Server", (_Server,), {"address_family": family})
+        self.server = server((host, port), handler)
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> WebEndpoint:
@@ -83,10 +86,20 @@ class WebEndpoint:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 16
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer (or any other failure of one request) is that
+        request's end: no traceback on stderr, which carries the relay's JSON events."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     endpoint: WebEndpoint
     server_version = "postform-relay"
     sys_version = ""
+    timeout = 30  # a client that connects and says nothing does not hold a thread
 
     def do_HEAD(self) -> None:
         self.do_GET()

@@ -205,6 +205,9 @@ def _rejected(stats: Stats, tally: Tally, record: dict[str, Any]) -> None:
     tally.rejected += 1
 
 
+# What the tallies read: `completed` ends a message's memory of its sending domain.
+TALLIED = ("accepted", "completed", "delivered", "deferred", "bounced", "bounce_received",
+           "complaint", "suppressed", "rejected")  # fmt: skip
 _HANDLERS = {
     "accepted": _accepted,
     "delivered": _delivered,

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,9 @@ class EventLog:
         self.flood = FloodGuard()
         self._writes = 0
         self._taps: list[Callable[[dict[str, Any]], None]] = []
+        # Lines come from the event loop and from threads (the webhook tap's writer, the
+        # store's): one at a time into the stream and the file, whose rotation they share.
+        self._lock = threading.Lock()
 
     def tap(self, fn: Callable[[dict[str, Any]], None]) -> None:
         """Call `fn` with every record written from now on (ts and event included)."""
@@ -61,18 +65,20 @@ class EventLog:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
-        # A full disk or a closed stderr must not fail the SMTP transaction that logs.
-        with contextlib.suppress(OSError, ValueError):
-            self.stream.write(line)
-            self.stream.flush()
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                self._append(line.encode())
-        for fn in tuple(self._taps):
+        with self._lock:
+            # A full disk or a closed stderr must not fail the SMTP transaction that logs.
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write(line)
+                self.stream.flush()
+            if self.path is not None:
+                with contextlib.suppress(OSError):
+                    self._append(line.encode())
+        for fn in tuple(self._taps):  # outside the lock: a tap may write a line itself
             try:
                 fn(record)
             except Exception as exc:  # a broken tap must not break logging or SMTP
-                self._taps.remove(fn)
+                with contextlib.suppress(ValueError):  # another thread removed it already
+                    self._taps.remove(fn)
                 self._write("tap_error", {"tap": repr(fn)[:200], "error": f"{exc!r}"[:500]})
 
     def _append(self, data: bytes) -> None:

@@ -79,20 +79,17 @@ class Outcomes:
             # Only a failure about the address suppresses it (not a 5xx at MAIL or DATA).
             if reply.recipient_specific and self.suppressions.hard_bounce(address, str(reply), qid):
                 self.log.emit(
-                    "suppressed", queue_id=qid, recipient=rcpt, reason="HARDBOUNCE", added=True
-                )
+                    "suppressed", queue_id=qid, sender_domain=base["sender_domain"],
+                    recipient=rcpt, reason="HARDBOUNCE", added=True,
+                )  # fmt: skip
         elif now - spooled.envelope["received_at"] >= settings.max_age:
             self._bounce(spooled, entry, base, "soft")
             count, added = self.suppressions.soft_bounce(address, str(reply), qid)
             if added:
                 self.log.emit(
-                    "suppressed",
-                    queue_id=qid,
-                    recipient=rcpt,
-                    reason="SOFTBOUNCE",
-                    soft_bounces=count,
-                    added=True,
-                )
+                    "suppressed", queue_id=qid, sender_domain=base["sender_domain"],
+                    recipient=rcpt, reason="SOFTBOUNCE", soft_bounces=count, added=True,
+                )  # fmt: skip
         else:
             entry.next_attempt = now + backoff(
                 entry.attempts, settings.retry_base, settings.retry_max, self.rng

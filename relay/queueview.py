@@ -11,7 +11,7 @@ from pathlib import Path
 from relay.contract.addresses import domain_of
 from relay.dashboardstats import reason_of
 from relay.queuestate import load_state
-from relay.spool import read_spool_file
+from relay.spool import read_envelope
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ def queue_view(folder: Path, top: int = 10) -> QueueView:
     reasons: Counter[str] = Counter()
     oldest: float | None = None
     for queue_id in ids:
-        try:
-            spooled = read_spool_file(queue / f"{queue_id}.msg")
+        try:  # the envelope alone: a large backlog is not read whole
+            envelope = read_envelope(queue / f"{queue_id}.msg")
         except (OSError, ValueError):
             continue
-        received = float(spooled.envelope.get("received_at", 0.0))
+        received = float(envelope.get("received_at", 0.0))
         oldest = received if oldest is None else min(oldest, received)
         state = load_state(queue, queue_id)
         for rcpt in state.pending() if state else []:

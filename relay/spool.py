@@ -130,6 +130,17 @@ def read_spool_file(path: Path) -> SpooledMessage:
     return SpooledMessage(envelope.pop("queue_id"), envelope, message)
 
 
+def read_envelope(path: Path) -> dict[str, Any]:
+    """A spool file's envelope alone (its header line; the message is not read).
+    ValueError when it is not a spool file."""
+    with path.open("rb") as spooled:
+        magic, head = spooled.readline(64), spooled.readline(1 << 20)
+    envelope = json.loads(head) if magic == MAGIC else None
+    if not isinstance(envelope, dict):
+        raise ValueError(f"{path} is not a postform spool file")
+    return envelope
+
+
 def queued_signatures(root: Path) -> dict[str, int] | None:
     """How many queued messages each DKIM key ("domain/selector") signed, read from the
     spool headers under `root` (a data folder's spool/); None when there is no spool
@@ -140,12 +151,10 @@ def queued_signatures(root: Path) -> dict[str, int] | None:
     counts: dict[str, int] = {}
     for path in queue.iterdir():
         try:
-            with path.open("rb") as spooled:
-                magic, head = spooled.readline(64), spooled.readline(65_536)
-            envelope = json.loads(head) if magic == MAGIC else {}
+            envelope = read_envelope(path)
         except (OSError, ValueError):
             continue  # being removed, or not a spool file
-        key = envelope.get("dkim") if isinstance(envelope, dict) else None
+        key = envelope.get("dkim")
         if isinstance(key, str) and key:
             if "/" not in key:  # written before the domain was recorded with the selector
                 key = f"{str(envelope.get('from', '')).rpartition('@')[2].lower()}/{key}"

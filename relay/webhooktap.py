@@ -48,6 +48,7 @@ class WebhookTap:
         self.clock = clock
         self._writer: OutboxWriter | None = None
         self._lock = threading.Lock()  # a record may come from another thread
+        self._counting = threading.Lock()  # the drop counts, kept by both threads
         self._dropped: Counter[str] = Counter()  # since the last webhook_dropped
         self._dropped_at = -LOG_EVERY
         self._errors, self._error_at = 0, -LOG_EVERY
@@ -59,8 +60,8 @@ class WebhookTap:
     def __call__(self, record: dict[str, Any]) -> None:
         event = record.get("event")
         policy = self.policy()
-        if event == "accepted":
-            if policy.relay.webhooks:
+        if event == "accepted":  # remembered for the sender and Message-ID of later events
+            if policy.relay.webhooks and len(self._queued) < QUEUED_MAX:
                 self._queue(record, None)
             return
         kind = webhookpayload.event_type(record)
@@ -87,13 +88,20 @@ class WebhookTap:
     def _writing(self) -> None:
         while True:
             self._wake.wait(FLUSH_EVERY)
-            self.write_queued()
+            try:
+                self.write_queued()
+            except Exception as exc:  # a bug must not end the writing for good
+                self._failed(exc)
 
     def write_queued(self) -> None:
-        """Write what is queued, in one transaction (the writer thread, and at stop)."""
+        """Write what is queued, in one transaction (the writer thread, and at stop; both
+        may drain at once, so each pop is its own)."""
         batch = []
-        while self._queued:
-            batch.append(self._queued.popleft())
+        while True:
+            try:
+                batch.append(self._queued.popleft())
+            except IndexError:
+                break
         if batch and not self._locked(self._write, batch):
             for _, kind in batch:  # each webhook that wanted one lost it
                 for hook in self.policy().relay.webhooks if kind else ():
@@ -148,7 +156,8 @@ class WebhookTap:
             self._drop(name)
 
     def _drop(self, name: str) -> None:
-        self._dropped[name] += 1
+        with self._counting:
+            self._dropped[name] += 1
         if self.metrics is not None:
             self.metrics.webhook_events.labels(name, "dropped").inc()
 
@@ -171,7 +180,8 @@ class WebhookTap:
         now = self.clock()
         if not self._dropped or (now - self._dropped_at < LOG_EVERY and not force):
             return
-        dropped, self._dropped = self._dropped, Counter()
+        with self._counting:
+            dropped, self._dropped = self._dropped, Counter()
         self._dropped_at = now
         bounds = {w.name: w.max_pending for w in self.policy().relay.webhooks}
         for name, count in sorted(dropped.items()):

@@ -220,6 +220,13 @@ def test_a_token_guards_the_dashboard_and_beyond_loopback_one_is_required() -> N
             assert json.loads(reply.read()) == {"x": 1}
     finally:
         web.close()
+    port = free_port()  # IPv6 loopback too (the address family follows the address)
+    web = WebEndpoint(f"[::1]:{port}", lambda: {"v6": True}, None, None).start()
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{port}/dashboard.json", timeout=10) as got:
+            assert json.loads(got.read()) == {"v6": True}
+    finally:
+        web.close()
     with pytest.raises(UserError, match="POSTFORM_DASHBOARD_TOKEN"):
         check_exposure("0.0.0.0:8080", None)
     check_exposure("[::1]:8080", None)  # loopback needs none

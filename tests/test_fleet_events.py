@@ -19,6 +19,7 @@ import pytest
 from reconciler.state.pgschema import ensure_schema
 from relay.events import EventLog
 from relay.fleetevents import RELAY_HOST, FleetEvents, fleet_records
+from relay.pgconnect import DatabaseError
 from relay.store import pgevents
 from relay.store.eventshipper import EventShipper, relay_host
 from relay.store.pgruntime import PgTarget
@@ -160,6 +161,36 @@ def test_records_wait_for_the_table_and_a_refused_one_does_not_hold_back_its_bat
         ).fetchall()
     assert rows[0] == ("accepted", "<a\ufffdb@x>", ["a@x.test"])
     assert [r[0] for r in rows] == ["accepted", "events_table_missing", "completed"]
+
+
+def test_a_read_only_server_keeps_the_records_waiting_not_refused(
+    tmp_path: Path, pg_env: str
+) -> None:
+    """After a failover onto a standby, writes fail as read-only transactions: the
+    records must wait, as in an outage, and ship once the server takes writes again."""
+    import asyncio
+
+    with psycopg.connect(pg_env, autocommit=True) as conn:
+        ensure_schema(conn, "postform")
+        dbname = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
+    stream = io.StringIO()
+    log = EventLog(stream=stream)
+    shipper = EventShipper(TARGET, tmp_path, log)
+    shipper.runtime.retry_after = 0.0  # try again at once after the failure
+    log.emit("accepted", queue_id="ro1", rcpt_tos=["a@x.test"])
+    with pytest.raises(DatabaseError, match="read-only"):
+        asyncio.run(shipper.ship())
+    assert [r["event"] for r in shipper.pending] == ["accepted"]  # kept, not refused
+    assert "events_refused" not in stream.getvalue()
+    with psycopg.connect(pg_env, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")  # this session may write
+        conn.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = off')
+    assert asyncio.run(shipper.ship()) >= 1
+    shipper.close()
+    with psycopg.connect(pg_env) as conn:
+        rows = conn.execute("SELECT queue_id FROM postform.relay_events").fetchall()
+    assert ("ro1",) in rows
 
 
 @contextlib.contextmanager

@@ -482,3 +482,22 @@ def test_a_webhook_config_error_names_its_place(
         load_config(config)
     rendered = [str(r) for r in info.value.reasons]
     assert any(r.startswith(f"{config}:{where}") and message in r for r in rendered), rendered
+
+
+def test_a_retiring_hosts_delivery_process_sends_its_own_webhook_events(world) -> None:
+    """`relay deliver` (the delivery role run apart) feeds the outbox; with --until-empty,
+    when no relay serves the folder any more, it sends them itself before it exits."""
+    receiver: Receiver = world["receiver"]
+    hooks = hook("all", receiver.url("/all"), "[delivered]", "PF_TEST_HOOK_ALL")
+    relay = RelayProcess(world["folder"], config=relay_config(world["mx"].port, hooks))
+    relay.start()  # submission only: --no-delivery
+    try:
+        qid = submit(relay, "retiring@example.org")
+    finally:
+        relay.stop()
+    assert receiver.bodies() == []  # nothing was delivered yet
+    done = relay.postform("relay", "deliver", "--until-empty", check=False)
+    assert done.returncode == 0, done.stderr
+    # Sent before the command returned, not left in the outbox.
+    assert [(b["type"], b["data"]["queue_id"]) for b in receiver.bodies()] == [("delivered", qid)]
+    assert "webhook_events_left" not in done.stderr

@@ -27,6 +27,9 @@ from relay.policyholder import PolicyHolder
 if TYPE_CHECKING:  # imported when the command runs: dnspython is slow
     from relay.delivery import DeliveryWorker
     from relay.stores import RelayStores
+    from relay.webhooks import Webhooks
+
+WEBHOOK_GRACE = 30.0  # seconds a retiring host waits for its last webhook events to go
 
 
 def deliver(
@@ -51,7 +54,9 @@ def deliver(
     """Run only the delivery worker (for operators who split the roles)."""
     from relay.delivery import DeliveryWorker
     from relay.metrics import Metrics
+    from relay.relayoptions import RelayOptions
     from relay.stores import RelayStores
+    from relay.webhooks import Webhooks
 
     site = site_for(ctx, config)
     source = site.source()
@@ -64,6 +69,9 @@ def deliver(
     if gauges is not None and metrics:
         gauges.serve(metrics)
     stores = RelayStores.for_policy(holder.policy, folder, log, site.pg)
+    # Its outcomes reach the webhooks through the outbox a serving relay sends from; a
+    # retiring host (--until-empty) has none serving, so it sends them itself.
+    hooks = Webhooks(RelayOptions(data_dir=folder), holder, log, gauges, sending=until_empty)
     worker = DeliveryWorker(
         folder / "spool" / "queue",
         holder,
@@ -82,19 +90,26 @@ def deliver(
         raise UserError("--once and --until-empty: choose one")
     mode = "once" if once else "until-empty" if until_empty else "follow"
     with data_lock(folder, "deliver"):
-        asyncio.run(_deliver(worker, holder, mode, stores))
+        asyncio.run(_deliver(worker, holder, mode, stores, hooks))
     return ExitStatus.OK
 
 
 async def _deliver(
-    worker: DeliveryWorker, holder: PolicyHolder, mode: str, stores: RelayStores
+    worker: DeliveryWorker, holder: PolicyHolder, mode: str, stores: RelayStores, hooks: Webhooks
 ) -> None:
     background = [] if stores.run is None else [asyncio.ensure_future(stores.run())]
+    background.append(asyncio.ensure_future(hooks.run()))
     try:
         await _work(worker, holder, mode)
+        if mode == "until-empty" and holder.policy.relay.webhooks:
+            left = await hooks.wait_sent(WEBHOOK_GRACE)
+            if left:
+                worker.log.emit("webhook_events_left", events=left, file=str(hooks.path))
     finally:
         for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        hooks.tap.stop()  # what is still queued is written for the next relay to send
         await stores.finish()
 
 

@@ -224,6 +224,13 @@ def _unless_missing(work: Callable[[], T]) -> T | None:
     except (
         psycopg.errors.InvalidSchemaName,
         psycopg.errors.UndefinedTable,
+        psycopg.errors.UndefinedColumn,
         psycopg.errors.InsufficientPrivilege,
     ):
         return None
+    except (psycopg.DataError, psycopg.IntegrityError):
+        raise  # a record PostgreSQL will not take: refused, that record alone
+    except psycopg.Error as exc:
+        # A read-only standby after a failover, a server shutting down: the store is not
+        # there for writing, so the records wait as in an outage instead of being refused.
+        raise DatabaseError(f"the shared store cannot take events now: {exc}") from None
