@@ -32,7 +32,12 @@ def open_endpoints(
         host, _ = split_hostport(options.metrics_address)
         private = bool(options.dashboard_token) or is_loopback(host)
         shared = snapshot if not own and private else None
-        web = WebEndpoint(options.metrics_address, shared, registry, options.dashboard_token)
+        try:
+            web = WebEndpoint(options.metrics_address, shared, registry, options.dashboard_token)
+        except OSError:  # the port is taken: the one already opened is not left serving
+            for done in opened:
+                done.close()
+            raise
         opened.append(web.start())
     return opened
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import http.client
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,7 +25,10 @@ def _tls() -> ssl.SSLContext:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    """POST `body` to `url`; the answer's status (raises OSError when there is none)."""
+    """POST `body` to `url`; the answer's status (raises OSError when there is none).
+    `timeout` bounds each socket operation, and the whole request gets `timeout` + 5 s:
+    an endpoint that trickles its answer a byte at a time has its connection shut then,
+    so this thread and its socket end too."""
     parts = urlsplit(url)
     https = parts.scheme.lower() == "https"
     host, port = parts.hostname or "", parts.port or (443 if https else 80)
@@ -34,13 +38,25 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = threading.Timer(timeout + 5.0, _shut, (conn,))
+    deadline.daemon = True
+    deadline.start()
     try:
         conn.request("POST", target, body=body, headers=headers)
         reply = conn.getresponse()
         reply.read(MAX_REPLY)
         return int(reply.status)
     finally:
+        deadline.cancel()
         conn.close()
+
+
+def _shut(conn: http.client.HTTPConnection) -> None:
+    """End a request past its deadline: the blocked read returns at once."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def endpoint(url: str) -> str:

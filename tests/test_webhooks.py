@@ -6,8 +6,10 @@ smarthost) and a local HTTP receiver that can fail, hang past the timeout, and r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import io
 import json
 import smtplib
@@ -501,3 +503,36 @@ def test_a_retiring_hosts_delivery_process_sends_its_own_webhook_events(world) -
     # Sent before the command returned, not left in the outbox.
     assert [(b["type"], b["data"]["queue_id"]) for b in receiver.bodies()] == [("delivered", qid)]
     assert "webhook_events_left" not in done.stderr
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
+    """The socket timeout is per read: an answer sent a byte every half second would hold
+    the request (its thread and socket) for hours without the overall deadline."""
+    import socket as socketlib
+
+    from relay.webhookhttp import post
+
+    listener = socketlib.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                if stop.wait(0.5):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.sendall(bytes([byte]))
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises((OSError, http.client.HTTPException)):
+            post(f"http://127.0.0.1:{listener.getsockname()[1]}/", b"{}", {}, timeout=1.0)
+        assert time.monotonic() - started < 10.0  # 1 s + 5 s, not 100 s of trickle
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
