@@ -1,14 +1,16 @@
 """The dashboard, put together: the events of a window (this host's files, or a fleet's
 shared table), the applied limits, the queue, the last DNS check and the month's usage.
 
-`Dashboard` is what the relay serves: a snapshot is built on a thread, at most once
-every `max_age` seconds however often the page is loaded, so a reload storm costs the
-relay one pass over the events a minute, not one a request.
+`Dashboard` is what the relay serves: a snapshot is built at most once every `max_age`
+seconds however often the page is loaded (a reload storm costs one pass over the
+events, not one a request), and in a child process (`build_apart`), so that pass never
+holds the interpreter the relay's SMTP sessions run on.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +30,7 @@ from relay.usage import Pricing, Usage, read_usage
 from relay.usagereport import summary
 
 DEFAULT_WINDOW = timedelta(days=7)
+REBUILD_TIMEOUT = 120.0  # seconds a served dashboard's rebuild may take
 _TS_PREFIX = '{"ts":"'
 
 Records = Callable[[str], Iterable[dict[str, Any]]]  # the events since an ISO time
@@ -109,6 +112,20 @@ def build(
 ) -> dict[str, Any]:
     """The dashboard's data for the events since `since`; the queue is this host's
     (`folder`), as each relay's spool is its own."""
+    limits = policy.limits if policy is not None else Limits()
+    dns = policy.dns_health if policy is not None else {}  # the last `dns verify`
+    return _build(source, folder, limits, dns, since, now, pricing)
+
+
+def _build(
+    source: Source,
+    folder: Path,
+    limits: Limits,
+    dns: Mapping[str, Mapping[str, Any]],
+    since: datetime,
+    now: datetime | None = None,
+    pricing: Pricing | None = None,
+) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     start = since.astimezone(UTC).isoformat(timespec="milliseconds")
     stats = Stats(start).feed_all(source.records(start))
@@ -116,17 +133,41 @@ def build(
     return snapshot(
         stats,
         now=now,
-        limits=policy.limits if policy is not None else Limits(),
+        limits=limits,
         queue=queue_view(folder),
-        dns=dns_health(policy),
+        dns=dns,
         usage=usage,
         scope=source.scope,
     )
 
 
-def dns_health(policy: RelayPolicy | None) -> Mapping[str, Mapping[str, Any]]:
-    """The last `dns verify` per domain, as the control plane published it."""
-    return policy.dns_health if policy is not None else {}
+def build_apart(
+    folder: Path, fleet: PgTarget | None, policy: RelayPolicy, since: datetime
+) -> dict[str, Any]:
+    """`build` in a child process (spawned, so nothing of the relay's state is shared),
+    for the relay that serves the dashboard: a pass over a week of events is seconds of
+    pure-Python work, which in the relay's own process would hold the interpreter from
+    its SMTP sessions. Bounded by REBUILD_TIMEOUT; the child is killed past it."""
+    limits, dns = policy.limits, {d: dict(v) for d, v in policy.dns_health.items()}
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        job = pool.apply_async(_build_in_child, (folder, fleet, limits, dns, since))
+        result: dict[str, Any] = job.get(REBUILD_TIMEOUT)
+        return result
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _build_in_child(
+    folder: Path,
+    fleet: PgTarget | None,
+    limits: Limits,
+    dns: dict[str, dict[str, str]],
+    since: datetime,
+) -> dict[str, Any]:
+    source = local_source(folder) if fleet is None else fleet_source(fleet)
+    return _build(source, folder, limits, dns, since)
 
 
 class Dashboard:

@@ -8,7 +8,7 @@ from typing import Any
 
 from relay.contract.hostport import split_hostport
 from relay.contract.policy import RelayPolicy
-from relay.dashboard import Dashboard, build, fleet_source, local_source
+from relay.dashboard import Dashboard, build_apart
 from relay.dashboardserver import WebEndpoint, is_loopback
 from relay.metrics import Metrics
 from relay.relayoptions import RelayOptions
@@ -48,8 +48,7 @@ def _dashboard(options: RelayOptions, policy: Callable[[], RelayPolicy]) -> Dash
     def make(since: Any) -> dict[str, Any]:
         current = policy()
         # A fleet's shared event table when the relay shares a store, else this host's.
-        fleet = current.relay.store == "postgres" and options.pg is not None
-        source = fleet_source(options.pg) if fleet and options.pg else local_source(folder)
-        return build(source, folder, current, since=since)
+        fleet = options.pg if current.relay.store == "postgres" else None
+        return build_apart(folder, fleet, current, since)
 
     return Dashboard(make)
