@@ -9,7 +9,6 @@ holds the interpreter the relay's SMTP sessions run on.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import threading
 import time
@@ -23,15 +22,13 @@ from relay.contract.policy import RelayPolicy
 from relay.contract.settings import Limits
 from relay.dashboardsnapshot import snapshot
 from relay.dashboardstats import TALLIED, Stats
-from relay.events import event_files
 from relay.queueview import queue_view
 from relay.store.pgruntime import PgTarget
-from relay.usage import Pricing, Usage, read_usage
+from relay.usage import Pricing, Usage, files_for, parse_line, read_usage, ts_of
 from relay.usagereport import summary
 
 DEFAULT_WINDOW = timedelta(days=7)
 REBUILD_TIMEOUT = 120.0  # seconds a served dashboard's rebuild may take
-_TS_PREFIX = '{"ts":"'
 
 Records = Callable[[str], Iterable[dict[str, Any]]]  # the events since an ISO time
 
@@ -66,10 +63,7 @@ def local_records(folder: Path) -> Records:
     before it (the next one begins before it) is not read."""
 
     def read(since: str) -> Iterator[dict[str, Any]]:
-        files = event_files(folder)
-        for i, path in enumerate(files):
-            if i + 1 < len(files) and _first_ts(files[i + 1]) < since:
-                continue
+        for path in files_for(folder, since, "9999"):  # the files usage would read
             yield from _read(path, since)
 
     return read
@@ -82,23 +76,11 @@ def _read(path: Path, since: str) -> Iterator[dict[str, Any]]:
         return
     with fh:
         for line in fh:
-            if line.startswith(_TS_PREFIX) and line[7 : 7 + len(since)] < since:
+            if ts_of(line) < since:  # before the window, or not an event line
                 continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
+            record = parse_line(line)
+            if record is not None:
                 yield record
-
-
-def _first_ts(path: Path) -> str:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            line = fh.readline()
-    except OSError:
-        return ""
-    return line[7:36] if line.startswith(_TS_PREFIX) else ""
 
 
 def build(

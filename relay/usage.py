@@ -130,7 +130,7 @@ def read_usage(folder: Path, month: str) -> Usage:
         raise UsageError(f"no relay data folder at {folder} (give --data-dir, or serve first)")
     start, end = month_bounds(month)
     usage = Usage(month)
-    return usage_of(_records(_files_for(folder, start, end), end, usage), month, usage)
+    return usage_of(_records(files_for(folder, start, end), end, usage), month, usage)
 
 
 def usage_of(records: Iterable[dict[str, Any]], month: str, usage: Usage | None = None) -> Usage:
@@ -165,7 +165,7 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _files_for(folder: Path, start: str, end: str) -> list[Path]:
+def files_for(folder: Path, start: str, end: str) -> list[Path]:
     """The event files (oldest first) whose span can touch [start, end): a file ends
     where the next one begins, so it is skipped when the next one begins before `start`;
     files that begin at or after `end` are not read."""
@@ -186,7 +186,7 @@ def _first_ts(path: Path) -> str:
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                ts = _ts_of(line)
+                ts = ts_of(line)
                 if ts:
                     return ts
     except OSError:
@@ -194,16 +194,16 @@ def _first_ts(path: Path) -> str:
     return ""
 
 
-def _ts_of(line: str) -> str:
+def ts_of(line: str) -> str:
     """The timestamp of a log line: read from the fixed prefix the relay writes, else
     from the parsed JSON ('' for a line that is not an event)."""
     if line.startswith(_TS_PREFIX):
         return line[len(_TS_PREFIX) : line.find('"', len(_TS_PREFIX))]
-    record = _parse(line)
+    record = parse_line(line)
     return str(record.get("ts", "")) if record else ""
 
 
-def _parse(line: str) -> dict[str, Any] | None:
+def parse_line(line: str) -> dict[str, Any] | None:
     try:
         record = json.loads(line)
     except ValueError:
@@ -223,9 +223,9 @@ def _records(files: list[Path], end: str, usage: Usage) -> Iterator[dict[str, An
         usage.files_read += 1
         with fh:
             for line in fh:
-                if _ts_of(line) >= end or not any(w in line for w in wanted):
+                if ts_of(line) >= end or not any(w in line for w in wanted):
                     continue
-                record = _parse(line)
+                record = parse_line(line)
                 if record is not None:
                     yield record
 
